@@ -1,0 +1,25 @@
+"""A pipeline declared in Python. It also has a stage called `train`: its display name becomes
+`experiments/train` in the merged graph, while its identity (and lock file) stays its own."""
+import json
+
+from helpers import load_model, top_words
+
+from pivot_ci import Pipeline
+
+pipeline = Pipeline("experiments")
+
+
+@pipeline.stage(deps=["../train/model.json", "helpers.py"], outs=["top_words.json"], params={"n": 3})
+def train(n: int) -> None:
+    model = load_model("../train/model.json")
+    result = {label: top_words(lk, n) for label, lk in model["likelihoods"].items()}
+    with open("top_words.json", "w") as f:
+        json.dump(result, f, indent=1, sort_keys=True)
+
+
+pipeline.command(
+    "summarize",
+    cmd="python -c \"import json; print(json.dumps(json.load(open('top_words.json'))))\" > summary.txt",
+    deps=["top_words.json"],
+    outs=["summary.txt"],
+)

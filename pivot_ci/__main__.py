@@ -1,0 +1,5 @@
+"""`python -m pivot_ci`."""
+
+from pivot_ci.cli import main
+
+main()

@@ -1,0 +1,72 @@
+"""The `pivot` command line: click commands around library functions; one top-level error handler."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import sys
+import tempfile
+import traceback
+from types import FrameType
+
+import click
+
+from pivot_ci import __version__, errors
+from pivot_ci.cli import check_cmds, repro_cmd, workspace_cmds
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C but exiting 143."""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pivot-ci")
+def cli() -> None:
+    """pivot-ci: reproduce and verify projects with many pipelines."""
+
+
+for module in (workspace_cmds, repro_cmd, check_cmds):
+    for command in module.COMMANDS:
+        cli.add_command(command)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+def _crash_report(exc: BaseException) -> str:
+    fd, path = tempfile.mkstemp(prefix="pivot-crash-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        f.write(f"pivot-ci {__version__} crashed at {datetime.datetime.now().isoformat()}\n")
+        f.write(f"argv: {sys.argv}\ncwd: {os.getcwd()}\n\n")
+        f.write("".join(traceback.format_exception(exc)))
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        code = cli.main(args=argv, prog_name="pivot", standalone_mode=False)
+    except click.exceptions.Abort:
+        code = errors.ExitCode.INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        code = errors.ExitCode.USAGE
+    except errors.PivotError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        if exc.hint:
+            click.echo(f"Hint: {exc.hint}", err=True)
+        code = exc.exit_code
+    except Terminated:
+        click.echo("Terminated.", err=True)
+        code = errors.ExitCode.TERMINATED
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        code = errors.ExitCode.INTERRUPTED
+    except Exception as exc:  # a bug: short message, full report in a file
+        path = _crash_report(exc)
+        click.echo(f"Internal error: {type(exc).__name__}: {exc}", err=True)
+        click.echo(f"A crash report was written to {path}; please attach it to a bug report.", err=True)
+        code = errors.ExitCode.INTERNAL
+    sys.exit(int(code or 0))

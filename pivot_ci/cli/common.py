@@ -1,0 +1,79 @@
+"""What every command shares: `pivot_command` does discovery once, output goes through here."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pivot_ci import project
+from pivot_ci.dag import load as dag_load
+from pivot_ci.dag.load import Loaded
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Console:
+    """Where messages go: stderr for logs and progress; stdout is the command's own output."""
+
+    verbosity: int
+
+    def info(self, msg: str) -> None:
+        if self.verbosity >= 0:
+            click.echo(msg, err=True)
+
+    def debug(self, msg: str) -> None:
+        if self.verbosity > 0:
+            click.echo(msg, err=True)
+
+    def warn(self, msg: str) -> None:
+        if self.verbosity >= 0:
+            click.echo(click.style("Warning: ", fg="yellow") + msg, err=True)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Invocation:
+    """A command's starting point: the loaded project, the working directory and the console."""
+
+    loaded: Loaded
+    cwd: Path
+    console: Console
+
+
+def verbosity_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("-v", "--verbose", count=True, help="More output.")(f)
+    return click.option("-q", "--quiet", is_flag=True, help="Only errors.")(f)
+
+
+def pivot_command(*, allow_all: bool = True) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Decorate a command body `f(inv, **options) -> exit code` with discovery and shared options."""
+
+    def decorate(f: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(f)
+        def wrapper(*args: Any, verbose: int, quiet: bool, all_pipelines: bool = False,
+                    skip_broken: bool = False, **kwargs: Any) -> int:
+            console = Console(-1 if quiet else verbose)
+            cwd = Path(os.getcwd())
+            proj = project.find_root(cwd)
+            loaded = dag_load.load(proj, cwd, all_pipelines=all_pipelines, skip_broken=skip_broken)
+            for w in loaded.warnings:
+                console.warn(w)
+            return f(Invocation(loaded, cwd, console), *args, **kwargs)
+
+        cmd = verbosity_options(wrapper)
+        if allow_all:
+            cmd = click.option("--skip-broken", is_flag=True,
+                               help="With --all: warn about pipeline files that fail to load instead of failing.")(cmd)
+            cmd = click.option("-a", "--all", "all_pipelines", is_flag=True,
+                               help="Work on every pipeline of the project, merged into one graph.")(cmd)
+        return cmd
+
+    return decorate
+
+
+def jobs_default() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))

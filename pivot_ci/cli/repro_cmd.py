@@ -1,0 +1,78 @@
+"""`pivot repro`: run stale stages of the selection in one merged graph."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from pivot_ci.cli import common, selection
+from pivot_ci.cli.common import Invocation
+from pivot_ci.engine import repro as engine_repro
+from pivot_ci.engine.access import StateAccess
+from pivot_ci.engine.repro import Outcome, ReproOptions, StageRun
+
+_MARK = {Outcome.RAN: "ok", Outcome.FAILED: "FAILED", Outcome.BLOCKED: "blocked", Outcome.CANCELLED: "cancelled",
+         Outcome.UNCHANGED: "unchanged", Outcome.UP_TO_DATE: "up to date", Outcome.WOULD_RUN: "would run",
+         Outcome.NOT_RUN: "not run"}
+
+
+def _text_listener(inv: Invocation) -> engine_repro.Listener:
+    def show(run: StageRun) -> None:
+        st = run.spec
+        reasons = "; ".join(str(r) for r in run.reasons)
+        if run.outcome is None:
+            inv.console.info(f"Running '{run.display}' ({st.location})" + (f": {reasons}" if reasons else ""))
+        elif run.outcome is Outcome.WOULD_RUN:
+            click.echo(f"would run '{run.display}' ({st.location}): {reasons or 'forced'}")
+        elif run.outcome is Outcome.UP_TO_DATE:
+            inv.console.debug(f"'{run.display}' is up to date")
+        elif run.outcome in (Outcome.FAILED, Outcome.BLOCKED, Outcome.CANCELLED):
+            if run.output:
+                inv.console.info(run.output.rstrip())
+            inv.console.info(click.style(f"'{run.display}' {_MARK[run.outcome]}: {run.error}", fg="red"))
+        else:
+            if run.output and inv.console.verbosity > 0:
+                inv.console.info(run.output.rstrip())
+            took = f" in {run.duration:.2f}s" if run.outcome is Outcome.RAN else ""
+            inv.console.info(f"'{run.display}' {_MARK[run.outcome]}{took}")
+    return show
+
+
+def _json_listener(run: StageRun) -> None:
+    event = {"event": "stage_started" if run.outcome is None else "stage_finished",
+             "stage": run.spec.name, "display_name": run.display, "pipeline": run.spec.pipeline,
+             "state_dir": run.spec.state_dir,
+             "outcome": None if run.outcome is None else run.outcome.name.lower(),
+             "reasons": [str(r) for r in run.reasons], "duration": round(run.duration, 3),
+             "error": run.error, "output": run.output}
+    click.echo(json.dumps(event))
+
+
+@click.command()
+@click.argument("targets", nargs=-1)
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Stages run at once [CPU count].")
+@click.option("-f", "--force", is_flag=True, help="Run the selected stages even if up to date.")
+@click.option("-k", "--keep-going", is_flag=True, help="Keep running stages not downstream of a failure.")
+@click.option("-n", "--dry-run", is_flag=True, help="Show what would run; change nothing.")
+@click.option("--no-commit", is_flag=True, help="Run, but write no lock files and cache nothing.")
+@click.option("--json", "json_events", is_flag=True, help="JSON Lines events on stdout.")
+@common.pivot_command(allow_all=True)
+def repro(inv: Invocation, targets: tuple[str, ...], jobs: int | None, force: bool, keep_going: bool,
+          dry_run: bool, no_commit: bool, json_events: bool) -> int:
+    """Run stale stages in dependency order (exit 1 if any stage failed)."""
+    opts = ReproOptions(jobs=jobs or common.jobs_default(), force=force, keep_going=keep_going,
+                        dry_run=dry_run, no_commit=no_commit)
+    order = selection.order(inv, targets)
+    listener = _json_listener if json_events else _text_listener(inv)
+    with selection.locked(inv, order, "repro"), StateAccess(inv.loaded.project) as access:
+        result = engine_repro.run(access, inv.loaded.graph, order, opts, listener)
+    counts: dict[str, int] = {}
+    for run in result.runs:
+        if run.outcome is not None:
+            counts[_MARK[run.outcome]] = counts.get(_MARK[run.outcome], 0) + 1
+    inv.console.info(", ".join(f"{n} {what}" for what, n in counts.items()) or "nothing to do")
+    return 0 if result.ok else 1
+
+
+COMMANDS = [repro]

@@ -1,0 +1,41 @@
+"""Targets -> the ordered stages a command works on, and the state-dir locks it takes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from pivot_ci.cli.common import Invocation
+from pivot_ci.dag import select
+from pivot_ci.pipeline import model
+from pivot_ci.state import fsutil, statedir
+
+LOCK_NAME = "repro.lock"
+
+
+def order(inv: Invocation, targets: tuple[str, ...], *, upstream: bool = True) -> list[model.StageId]:
+    """The selected stages (targets and, by default, what they depend on) in topological order."""
+    loaded = inv.loaded
+    if not targets:
+        return loaded.in_order(loaded.scope)
+    ids = select.resolve(loaded, targets, inv.cwd)
+    return loaded.in_order(select.with_upstream(loaded, ids) if upstream else ids)
+
+
+@contextlib.contextmanager
+def locked(inv: Invocation, ids: list[model.StageId], command: str) -> Iterator[None]:
+    """Hold the lock of every state dir the stages use, so two runs never write the same state."""
+    root = inv.loaded.project
+    dirs = sorted({sid.state_dir for sid in ids})
+    paths: list[Path] = []
+    for d in dirs:
+        statedir.ensure(root.abs(d))
+        paths.append(root.abs(d) / LOCK_NAME)
+
+    def waiting(path: Path, holder: str) -> None:
+        inv.console.info(f"Waiting for another pivot process ({holder.strip() or 'unknown'}) "
+                         f"holding {root.rel(path)} ...")
+
+    with fsutil.hold_locks(paths, command=command, on_wait=waiting):
+        yield

@@ -1,0 +1,118 @@
+"""`pivot init`, `commit`, `checkout`, `list` and `dag`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from pivot_ci import project
+from pivot_ci.cli import common, selection
+from pivot_ci.cli.common import Invocation
+from pivot_ci.dag import render
+from pivot_ci.engine import commit as engine_commit
+from pivot_ci.engine import status
+from pivot_ci.engine.access import StateAccess
+from pivot_ci.state import cache, statedir
+
+
+@click.command()
+@common.verbosity_options
+def init(verbose: int, quiet: bool) -> int:
+    """Create .pivot/ (with its .gitignore) in the current directory."""
+    here = Path(os.getcwd())
+    existed = (here / project.STATE_DIR_NAME).is_dir()
+    statedir.ensure(here / project.STATE_DIR_NAME)
+    if not quiet:
+        what = "Already a pivot project" if existed else "Initialised pivot project"
+        click.echo(f"{what} in {here}", err=True)
+    return 0
+
+
+@click.command()
+@click.argument("targets", nargs=-1)
+@click.option("-f", "--force", is_flag=True, help="Commit the named stages even if up to date.")
+@common.pivot_command(allow_all=True)
+def commit(inv: Invocation, targets: tuple[str, ...], force: bool) -> int:
+    """Record current deps and outputs of stale (or named) stages: cache outputs, write locks."""
+    order = selection.order(inv, targets, upstream=False)
+    failed = done = 0
+    with selection.locked(inv, order, "commit"), StateAccess(inv.loaded.project) as access:
+        statuses = status.compute(access, inv.loaded.graph, order)
+        for sid in order:
+            st = statuses[sid]
+            if not st.stale and not (force and targets):
+                continue
+            problem = engine_commit.commit(access, st.spec)
+            if problem is None:
+                done += 1
+                inv.console.info(f"committed '{st.display}'")
+            else:
+                failed += 1
+                inv.console.info(click.style(f"cannot commit '{st.display}' ({st.spec.location}): "
+                                             f"{problem.message}", fg="red"))
+    inv.console.info(f"{done} committed" + (f", {failed} failed" if failed else ""))
+    return 1 if failed else 0
+
+
+@click.command()
+@click.argument("targets", nargs=-1)
+@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that differ from the lock file.")
+@click.option("--link", type=click.Choice([m.value for m in cache.LinkMode]), default="copy",
+              help="How outputs are put in place [copy].")
+@common.pivot_command(allow_all=True)
+def checkout(inv: Invocation, targets: tuple[str, ...], force: bool, link: str) -> int:
+    """Restore outputs recorded in lock files from the cache."""
+    order = selection.order(inv, targets, upstream=False)
+    mode = cache.LinkMode(link)
+    restored = problems = 0
+    with selection.locked(inv, order, "checkout"), StateAccess(inv.loaded.project) as access:
+        for sid in order:
+            st = inv.loaded.graph.stages[sid]
+            lock = access.read_lock(st)
+            if lock is None:
+                continue
+            hasher = access.hasher(st.state_dir)
+            for entry in lock["outs"]:
+                now = hasher.path(entry["path"])
+                if now == entry["hash"]:
+                    continue
+                dest = inv.loaded.project.abs(entry["path"])
+                if not access.cache.has(entry["hash"]):
+                    problems += 1
+                    inv.console.warn(f"{entry['path']}: not in the cache (run `pivot repro` or `pivot pull`)")
+                    continue
+                if now is not None and not force and not access.cache.has(now):
+                    problems += 1
+                    inv.console.warn(f"{entry['path']}: modified in the workspace; not overwritten "
+                                     "(use --force to discard the change)")
+                    continue
+                access.cache.restore(entry["hash"], dest, mode)
+                restored += 1
+                inv.console.debug(f"restored {entry['path']}")
+    inv.console.info(f"{restored} outputs restored" + (f", {problems} not restored" if problems else ""))
+    return 1 if problems else 0
+
+
+@click.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="JSON on stdout.")
+@common.pivot_command(allow_all=True)
+def list_(inv: Invocation, as_json: bool) -> int:
+    """List stages: display name, pipeline, state dir."""
+    rows = render.stage_rows(inv.loaded)
+    click.echo(render.rows_json(rows) if as_json else render.rows_text(rows), nl=False)
+    return 0
+
+
+@click.command()
+@click.option("--dot", "fmt", flag_value="dot", help="Graphviz DOT.")
+@click.option("--mermaid", "fmt", flag_value="mermaid", help="Mermaid flowchart.")
+@common.pivot_command(allow_all=True)
+def dag(inv: Invocation, fmt: str | None) -> int:
+    """Draw the stage graph (text, --dot or --mermaid)."""
+    click.echo(render.draw(inv.loaded, fmt or "text"), nl=False)
+    return 0
+
+
+COMMANDS = [init, commit, checkout, list_, dag]

@@ -1,0 +1,1 @@
+"""The merged stage graph (networkx), target selection, and project loading."""

@@ -1,0 +1,121 @@
+"""One networkx graph of stage identities, built once from the merged pipelines."""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import posixpath
+from pathlib import Path
+
+import networkx as nx
+
+from pivot_ci import errors
+from pivot_ci.pipeline import model
+from pivot_ci.pipeline.merge import Merged
+from pivot_ci.project import Project
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MissingDep:
+    stage: model.StageId
+    path: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StageGraph:
+    """Stages, display names, producer edges (producer -> consumer) and a stable topological order."""
+
+    project: Project
+    merged: Merged
+    graph: nx.DiGraph
+    producers: dict[str, model.StageId]
+    order: tuple[model.StageId, ...]
+    missing_deps: tuple[MissingDep, ...]
+
+    @property
+    def stages(self) -> dict[model.StageId, model.StageSpec]:
+        return self.merged.stages
+
+    def display(self, sid: model.StageId) -> str:
+        return self.merged.display[sid]
+
+    def upstream(self, sid: model.StageId) -> set[model.StageId]:
+        return set(nx.ancestors(self.graph, sid))
+
+    def producer_of(self, path: str) -> model.StageId | None:
+        """The stage producing `path` (exactly, or a directory output containing it)."""
+        cur = path
+        while cur not in ("", "."):
+            if cur in self.producers:
+                return self.producers[cur]
+            cur = posixpath.dirname(cur)
+        return None
+
+
+def _ancestors(path: str) -> list[str]:
+    out = []
+    cur = posixpath.dirname(path)
+    while cur not in ("", "."):
+        out.append(cur)
+        cur = posixpath.dirname(cur)
+    return out
+
+
+def _index_outputs(merged: Merged) -> dict[str, model.StageId]:
+    producers: dict[str, model.StageId] = {}
+    for sid, st in merged.stages.items():
+        for out in st.all_outputs():
+            other = producers.get(out.path)
+            if other is not None:
+                o = merged.stages[other]
+                raise errors.GraphError(
+                    f"output '{out.path}' is declared by stage '{st.name}' ({st.location}) and by stage "
+                    f"'{o.name}' ({o.location})", file=st.pipeline_file, line=st.line,
+                    hint="each output path must be produced by exactly one stage")
+            producers[out.path] = sid
+    for path, sid in producers.items():
+        for parent in _ancestors(path):
+            if parent in producers:
+                st, o = merged.stages[sid], merged.stages[producers[parent]]
+                raise errors.GraphError(
+                    f"output '{path}' of stage '{st.name}' ({st.location}) lies inside output directory "
+                    f"'{parent}' of stage '{o.name}' ({o.location})", file=st.pipeline_file, line=st.line,
+                    hint="outputs must not overlap")
+    return producers
+
+
+def _cycle_error(g: nx.DiGraph, merged: Merged) -> errors.GraphError | None:
+    try:
+        cycle = nx.find_cycle(g)
+    except nx.NetworkXNoCycle:
+        return None
+    nodes = [u for u, _ in cycle] + [cycle[0][0]]
+    desc = " -> ".join(f"{merged.display[n]} ({merged.stages[n].location})" for n in nodes)
+    first = merged.stages[nodes[0]]
+    return errors.GraphError(f"dependency cycle: {desc}", file=first.pipeline_file, line=first.line,
+                             hint="a stage cannot depend, directly or not, on its own outputs")
+
+
+def build(project: Project, merged: Merged) -> StageGraph:
+    producers = _index_outputs(merged)
+    sorted_outs = sorted(producers)
+    g: nx.DiGraph = nx.DiGraph()
+    g.add_nodes_from(merged.stages)
+    missing: list[MissingDep] = []
+    for sid, st in merged.stages.items():
+        for dep in st.deps:
+            found = [producers[p] for p in (dep.path, *_ancestors(dep.path)) if p in producers]
+            lo = bisect.bisect_left(sorted_outs, dep.path + "/")
+            while lo < len(sorted_outs) and sorted_outs[lo].startswith(dep.path + "/"):
+                found.append(producers[sorted_outs[lo]])
+                lo += 1
+            for producer in found:
+                g.add_edge(producer, sid)
+            if not found and not Path(project.abs(dep.path)).exists():
+                missing.append(MissingDep(sid, dep.path))
+    err = _cycle_error(g, merged)
+    if err is not None:
+        raise err
+    rank = {sid: i for i, sid in enumerate(merged.stages)}
+    order = tuple(nx.lexicographical_topological_sort(g, key=rank.__getitem__))
+    return StageGraph(project, merged, g, producers, order, tuple(missing))

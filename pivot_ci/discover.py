@@ -1,0 +1,75 @@
+"""Find pipeline files: the one of the working directory, or every one in the project."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pathspec
+
+from pivot_ci import errors
+from pivot_ci.project import Project
+
+PIPELINE_FILE_NAMES = ("pivot.yaml", "pivot.yml", "pipeline.py")
+SKIP_DIRS = frozenset({
+    ".git", ".pivot", ".venv", "venv", "node_modules", "__pycache__",
+    ".tox", ".nox", ".mypy_cache", ".ruff_cache",
+})
+IGNORE_FILE = ".pivotignore"
+
+
+def pipeline_file_in(directory: Path, project: Project) -> Path | None:
+    """The pipeline file of one directory; two in one directory is an error naming both."""
+    found = [directory / n for n in PIPELINE_FILE_NAMES if (directory / n).is_file()]
+    if len(found) > 1:
+        names = " and ".join(project.rel(p) for p in found)
+        raise errors.DiscoveryError(
+            f"two pipeline files in one directory: {names}",
+            file=project.rel(found[0]),
+            hint="keep one pipeline file per directory",
+        )
+    return found[0] if found else None
+
+
+def find_current(project: Project, cwd: Path) -> Path:
+    """The nearest pipeline file at or above cwd, inside the project."""
+    cwd = cwd.resolve()
+    for directory in (cwd, *cwd.parents):
+        found = pipeline_file_in(directory, project)
+        if found is not None:
+            return found
+        if directory == project.root:
+            break
+    raise errors.DiscoveryError(
+        f"no pipeline file ({', '.join(PIPELINE_FILE_NAMES)}) in {project.rel(cwd)} or above it",
+        hint="cd into a pipeline directory, or use --all for every pipeline of the project",
+    )
+
+
+def _ignore_spec(project: Project) -> pathspec.PathSpec | None:
+    path = project.root / IGNORE_FILE
+    if not path.is_file():
+        return None
+    return pathspec.PathSpec.from_lines("gitwildmatch", path.read_text().splitlines())
+
+
+def find_all(project: Project) -> list[Path]:
+    """Every pipeline file under the project root, by directory path, root first."""
+    spec = _ignore_spec(project)
+    found: list[Path] = []
+    for dirpath, dirnames, _ in os.walk(project.root):
+        here = Path(dirpath)
+        rel = project.rel(here)
+        keep = []
+        for d in dirnames:
+            if d in SKIP_DIRS:
+                continue
+            child = d if rel == "." else f"{rel}/{d}"
+            if spec is not None and spec.match_file(child + "/"):
+                continue
+            keep.append(d)
+        dirnames[:] = sorted(keep)
+        pf = pipeline_file_in(here, project)
+        if pf is not None:
+            found.append(pf)
+    return sorted(found, key=lambda p: (p.parent != project.root, project.rel(p.parent).split("/")))

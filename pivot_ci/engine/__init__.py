@@ -1,0 +1,1 @@
+"""Plan, schedule, execute and commit stages."""

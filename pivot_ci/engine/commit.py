@@ -1,0 +1,77 @@
+"""Record a stage as done: hash deps and outputs, store outputs in the cache, write its lock."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from pivot_ci.engine.access import StateAccess
+from pivot_ci.pipeline import model
+from pivot_ci.state import hashing, lockfile
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CommitProblem:
+    """Why a stage could not be committed (e.g. an output was not created)."""
+
+    message: str
+
+
+def dep_hashes(access: StateAccess, st: model.StageSpec) -> dict[str, str | None]:
+    hasher = access.hasher(st.state_dir)
+    return {d.path: hasher.path(d.path) for d in st.deps}
+
+
+def commit(access: StateAccess, st: model.StageSpec,
+           deps: Mapping[str, str | None] | None = None) -> CommitProblem | None:
+    """Write the stage's lock from current files (deps: hashes taken before it ran, if known)."""
+    hasher = access.hasher(st.state_dir)
+    deps = dict(deps) if deps is not None else dep_hashes(access, st)
+    absent = [p for p, h in deps.items() if h is None]
+    if absent:
+        return CommitProblem(f"dependency missing: {', '.join(absent)}")
+    entries: dict[str, list[lockfile.PathEntry]] = {"outs": [], "metrics": []}
+    for group, specs in (("outs", st.outs), ("metrics", st.metrics)):
+        for out in specs:
+            abs_path = access.project.abs(out.path)
+            if out.is_dir:
+                tree = hasher.tree(out.path)
+                if tree is None:
+                    return CommitProblem(f"output directory not created: {out.path}")
+                if group == "outs":
+                    access.cache.store_tree(abs_path, tree)
+                h = tree.hash
+            else:
+                fh = hasher.file(out.path)
+                if fh is None:
+                    if abs_path.is_dir():
+                        return CommitProblem(f"output {out.path} is a directory: declare it as '{out.path}/'")
+                    return CommitProblem(f"output not created: {out.path}")
+                if group == "outs":
+                    access.cache.store_file(abs_path, fh)
+                h = fh
+            entries[group].append({"path": out.path, "hash": h})
+    data: lockfile.LockData = {
+        "schema": lockfile.SCHEMA, "stage": st.name, "cmd": st.cmd, "code": access.code(st),
+        "params": dict(st.params),
+        "deps": [{"path": p, "hash": h} for p, h in deps.items() if h is not None],
+        "outs": entries["outs"], "metrics": entries["metrics"],
+    }
+    lockfile.write(access.lock_path(st), data)
+    return None
+
+
+def restore_outputs(access: StateAccess, st: model.StageSpec, paths: list[str]) -> None:
+    """Put outputs that are missing from the workspace back from the cache."""
+    lock = access.read_lock(st)
+    if lock is None:
+        return
+    locked = {e["path"]: e["hash"] for e in lock["outs"]}
+    for path in paths:
+        h = locked.get(path)
+        if h is not None and access.cache.has(h):
+            access.cache.restore(h, access.project.abs(path))
+
+
+def is_dir_hash(h: str) -> bool:
+    return h.endswith(hashing.DIR_SUFFIX)

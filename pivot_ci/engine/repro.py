@@ -1,0 +1,205 @@
+"""Run stale stages in DAG order: one ready-set scheduler, --jobs, fail-fast or keep-going."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import enum
+import json
+from collections.abc import Callable, Iterable
+
+import networkx as nx
+
+from pivot_ci.dag.graph import StageGraph
+from pivot_ci.engine import commit, status
+from pivot_ci.engine.access import StateAccess
+from pivot_ci.engine.executor import CmdRequest, LocalExecutor, Request
+from pivot_ci.engine.worker import ExecResult, PythonRequest
+from pivot_ci.pipeline import model
+
+
+class Outcome(enum.Enum):
+    RAN = "ran"
+    FAILED = "failed"
+    UP_TO_DATE = "up to date"
+    UNCHANGED = "unchanged"  # only upstream was stale, and it produced the same outputs
+    BLOCKED = "blocked"  # an upstream stage failed
+    WOULD_RUN = "would run"
+    CANCELLED = "cancelled"
+    NOT_RUN = "not run"  # fail-fast stopped the run before it
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReproOptions:
+    jobs: int = 1
+    force: bool = False
+    keep_going: bool = False
+    dry_run: bool = False
+    no_commit: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StageRun:
+    """What happened to one stage; `started` events carry outcome None."""
+
+    id: model.StageId
+    display: str
+    spec: model.StageSpec
+    outcome: Outcome | None
+    reasons: tuple[status.Reason, ...] = ()
+    duration: float = 0.0
+    output: str = ""
+    error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReproResult:
+    runs: tuple[StageRun, ...]
+
+    @property
+    def failed(self) -> list[StageRun]:
+        return [r for r in self.runs if r.outcome in (Outcome.FAILED, Outcome.BLOCKED, Outcome.CANCELLED)]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+Listener = Callable[[StageRun], None]
+
+
+def stage_env(st: model.StageSpec, access: StateAccess) -> dict[str, str]:
+    env = {"PIVOT_STAGE": st.name, "PIVOT_PIPELINE": st.pipeline, "PIVOT_PROJECT_ROOT": str(access.project.root),
+           "PIVOT_PARAMS": json.dumps(dict(st.params), sort_keys=True)}
+    for key, value in st.params.items():
+        env[f"PIVOT_PARAM_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    return env
+
+
+def request(access: StateAccess, st: model.StageSpec) -> Request:
+    cwd = str(access.project.abs(st.pipeline_dir))
+    env = stage_env(st, access)
+    if st.cmd is not None:
+        return CmdRequest(st.cmd, cwd, env)
+    assert st.python is not None
+    py = st.python
+    file = None if py.file is None else str(access.project.abs(py.file))
+    return PythonRequest(str(access.project.root), cwd, py.module, file, py.qualname, dict(st.params), env)
+
+
+def _result(fut: cf.Future[ExecResult]) -> ExecResult:
+    try:
+        return fut.result()
+    except Exception as exc:  # a worker process that died is this stage's failure
+        return ExecResult(False, "", 0.0, f"worker failed: {type(exc).__name__}: {exc}")
+
+
+class _Scheduler:
+    def __init__(self, access: StateAccess, graph: StageGraph, opts: ReproOptions, emit: Listener) -> None:
+        self.access, self.graph, self.opts, self.emit = access, graph, opts, emit
+        self.runs: dict[model.StageId, StageRun] = {}
+        self.stop = False
+
+    def finish(self, run: StageRun) -> None:
+        self.runs[run.id] = run
+        self.emit(run)
+
+    def run(self, order: list[model.StageId], statuses: dict[model.StageId, status.StageStatus]) -> None:
+        to_run = [sid for sid in order if self.opts.force or statuses[sid].stale]
+        waiting = {sid: {p for p in self.graph.graph.predecessors(sid) if p in to_run} for sid in to_run}
+        rank = {sid: i for i, sid in enumerate(order)}
+        ready = [sid for sid in to_run if not waiting[sid]]
+        running: dict[cf.Future[ExecResult], tuple[model.StageId, dict[str, str | None]]] = {}
+        executor = LocalExecutor(self.opts.jobs)
+        try:
+            while ready or running:
+                while ready and len(running) < self.opts.jobs and not self.stop:
+                    sid = ready.pop(0)
+                    started = self.start(sid, statuses[sid], executor)
+                    if started is None:
+                        ready = self.release(sid, waiting, ready, rank)
+                    else:
+                        running[started[0]] = (sid, started[1])
+                if not running:
+                    break
+                done, _ = cf.wait(running, timeout=1.0, return_when=cf.FIRST_COMPLETED)
+                for fut in done:
+                    sid, deps = running.pop(fut)
+                    if self.complete(sid, statuses[sid], _result(fut), deps):
+                        ready = self.release(sid, waiting, ready, rank)
+                    else:
+                        self.block_downstream(sid, to_run)
+                        self.stop = self.stop or not self.opts.keep_going
+        except BaseException:
+            executor.cancel()
+            for sid, _ in running.values():
+                self.finish(StageRun(sid, self.graph.display(sid), self.graph.stages[sid], Outcome.CANCELLED))
+            raise
+        finally:
+            executor.close()
+
+    def start(self, sid: model.StageId, st_status: status.StageStatus,
+              executor: LocalExecutor) -> tuple[cf.Future[ExecResult], dict[str, str | None]] | None:
+        st = self.graph.stages[sid]
+        reasons = st_status.reasons
+        if not self.opts.force and st_status.only_upstream:
+            own, _, _, _ = status.own_reasons(self.access, self.graph, st)
+            if not own:
+                self.finish(StageRun(sid, st_status.display, st, Outcome.UNCHANGED, reasons))
+                return None
+            reasons = tuple(own)
+        deps = commit.dep_hashes(self.access, st)
+        self.emit(StageRun(sid, st_status.display, st, None, reasons))
+        return executor.submit(request(self.access, st)), deps
+
+    def complete(self, sid: model.StageId, st_status: status.StageStatus, res: ExecResult,
+                 deps: dict[str, str | None]) -> bool:
+        st = self.graph.stages[sid]
+        error = res.error
+        if res.ok and not self.opts.no_commit:
+            problem = commit.commit(self.access, st, deps)
+            error = None if problem is None else problem.message
+        ok = res.ok and error is None
+        self.finish(StageRun(sid, st_status.display, st, Outcome.RAN if ok else Outcome.FAILED,
+                             st_status.reasons, res.duration, res.output, error))
+        return ok
+
+    def release(self, sid: model.StageId, waiting: dict[model.StageId, set[model.StageId]],
+                ready: list[model.StageId], rank: dict[model.StageId, int]) -> list[model.StageId]:
+        for child in self.graph.graph.successors(sid):
+            if child in waiting and sid in waiting[child]:
+                waiting[child].discard(sid)
+                if not waiting[child] and child not in self.runs:
+                    ready.append(child)
+        return sorted(ready, key=rank.__getitem__)
+
+    def block_downstream(self, sid: model.StageId, to_run: Iterable[model.StageId]) -> None:
+        down = nx.descendants(self.graph.graph, sid)
+        for child in to_run:
+            if child in down and child not in self.runs:
+                self.finish(StageRun(child, self.graph.display(child), self.graph.stages[child], Outcome.BLOCKED,
+                                     error=f"upstream stage '{self.graph.display(sid)}' failed"))
+
+
+def run(access: StateAccess, graph: StageGraph, order: list[model.StageId], opts: ReproOptions,
+        emit: Listener) -> ReproResult:
+    """Reproduce the stages in `order` (a topologically sorted selection including upstream)."""
+    statuses = status.compute(access, graph, order)
+    sched = _Scheduler(access, graph, opts, emit)
+    for sid in order:
+        st = statuses[sid]
+        if opts.dry_run:
+            if opts.force or st.stale:
+                sched.finish(StageRun(sid, st.display, st.spec, Outcome.WOULD_RUN, st.reasons))
+            continue
+        if not opts.force and not st.stale:
+            if st.restorable:
+                commit.restore_outputs(access, st.spec, list(st.restorable))
+            sched.finish(StageRun(sid, st.display, st.spec, Outcome.UP_TO_DATE))
+    if not opts.dry_run:
+        sched.run(order, statuses)
+        for sid in order:
+            if sid not in sched.runs:
+                st = statuses[sid]
+                sched.finish(StageRun(sid, st.display, st.spec, Outcome.NOT_RUN, st.reasons))
+    return ReproResult(tuple(sched.runs[sid] for sid in order if sid in sched.runs))

@@ -1,0 +1,1 @@
+"""What the user declared: pipeline files -> PipelineSpec / StageSpec values."""

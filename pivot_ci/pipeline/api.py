@@ -1,0 +1,64 @@
+"""The `Pipeline` object a pipeline.py builds: it only records declarations."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+PathArg = str | Sequence[str] | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Declared:
+    """One stage as declared, before paths are resolved against the project."""
+
+    name: str
+    line: int
+    cmd: str | None
+    func: Callable[..., Any] | None
+    deps: tuple[str, ...]
+    outs: tuple[str, ...]
+    metrics: tuple[str, ...]
+    params: Mapping[str, Any]
+
+
+def _paths(value: PathArg) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+class Pipeline:
+    """A pipeline declared in Python: `pipeline = Pipeline("train")` in a pipeline.py."""
+
+    def __init__(self, name: str | None = None, root: str | None = None) -> None:
+        self.name = name
+        self.root = root
+        self.declared: list[Declared] = []
+
+    def stage(self, *, name: str | None = None, deps: PathArg = None, outs: PathArg = None,
+              metrics: PathArg = None, params: Mapping[str, Any] | None = None) -> Callable[[F], F]:
+        """Register the decorated function as a Python stage (params arrive as keyword arguments)."""
+        line = sys._getframe(1).f_lineno
+
+        def register(func: F) -> F:
+            self.declared.append(Declared(
+                name=name or func.__name__, line=line, cmd=None, func=func, deps=_paths(deps),
+                outs=_paths(outs), metrics=_paths(metrics), params=dict(params or {}),
+            ))
+            return func
+
+        return register
+
+    def command(self, name: str, *, cmd: str, deps: PathArg = None, outs: PathArg = None,
+                metrics: PathArg = None, params: Mapping[str, Any] | None = None) -> None:
+        """Register a shell-command stage, run in this pipeline file's directory."""
+        self.declared.append(Declared(
+            name=name, line=sys._getframe(1).f_lineno, cmd=cmd, func=None, deps=_paths(deps),
+            outs=_paths(outs), metrics=_paths(metrics), params=dict(params or {}),
+        ))

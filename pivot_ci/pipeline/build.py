@@ -1,0 +1,105 @@
+"""Turn declarations into StageSpec values: resolve paths, state dir and names, with locations."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pivot_ci import errors, project
+from pivot_ci.pipeline import model
+from pivot_ci.project import Project
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FileContext:
+    """The pipeline file being loaded: where messages point and paths resolve from."""
+
+    project: Project
+    file: str
+    dir: str
+
+    def error(self, message: str, line: int | None, hint: str | None = None) -> errors.ConfigError:
+        return errors.ConfigError(message, file=self.file, line=line, hint=hint)
+
+
+def pipeline_name(ctx: FileContext, declared: object, line: int | None) -> str:
+    if declared is None:
+        return ctx.project.root.name if ctx.dir == "." else ctx.dir
+    if not isinstance(declared, str) or not declared.strip():
+        raise ctx.error(f"pipeline name must be a non-empty string, got {declared!r}", line)
+    return declared
+
+
+def state_dir(ctx: FileContext, root: object, line: int | None) -> str:
+    """`<root>/.pivot` as a project-relative path; root None = the pipeline file's directory."""
+    if root is None:
+        base: str | None = ctx.dir
+    elif not isinstance(root, str):
+        raise ctx.error(f"root must be a path string, got {root!r}", line)
+    elif root.strip() == "/":
+        base = "."
+    else:
+        base = project.join_rel(ctx.dir, root)
+    if base is None:
+        raise ctx.error(f"root {root!r} is outside the project root", line,
+                        hint='use "/" for the shared project state dir')
+    return project.STATE_DIR_NAME if base == "." else f"{base}/{project.STATE_DIR_NAME}"
+
+
+def check_keys(ctx: FileContext, where: str, keys: Mapping[str, int], valid: Sequence[str]) -> None:
+    """Unknown keys name the file, the line and the valid keys."""
+    for key, line in keys.items():
+        if key not in valid:
+            close = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ctx.error(f"{where}: unknown key '{key}'", line,
+                            hint=f"{hint}valid keys: {', '.join(valid)}")
+
+
+def resolve_paths(ctx: FileContext, where: str, values: object, line: int | None) -> tuple[model.PathSpec, ...]:
+    """Paths relative to the pipeline file's directory -> project-relative PathSpecs."""
+    if values is None:
+        return ()
+    items = [values] if isinstance(values, str) else values
+    if not isinstance(items, list | tuple):
+        raise ctx.error(f"{where} must be a path or a list of paths, got {type(values).__name__}", line)
+    out: list[model.PathSpec] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not item.strip():
+            raise ctx.error(f"{where}[{i}] must be a non-empty path string, got {item!r}", line)
+        rel = project.join_rel(ctx.dir, item.strip())
+        if rel is None or rel == ".":
+            raise ctx.error(f"{where}[{i}]: '{item}' is outside the project root" if rel is None
+                            else f"{where}[{i}]: '{item}' names the project root itself", line,
+                            hint="paths must stay inside the project (.. is allowed only while it does)")
+        if rel.split("/")[0] == project.STATE_DIR_NAME or f"/{project.STATE_DIR_NAME}/" in f"/{rel}/":
+            raise ctx.error(f"{where}[{i}]: '{item}' is inside a {project.STATE_DIR_NAME}/ state dir", line)
+        is_dir = item.endswith("/") or ctx.project.abs(rel).is_dir()
+        out.append(model.PathSpec(rel, is_dir))
+    return tuple(out)
+
+
+def check_params(ctx: FileContext, where: str, params: object, line: int | None) -> dict[str, Any]:
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise ctx.error(f"{where} must be a mapping of names to values", line)
+    for key in params:
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ctx.error(f"{where}: parameter name {key!r} is not a valid identifier", line)
+    try:
+        json.dumps(params, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ctx.error(f"{where}: values must be JSON-serialisable ({exc})", line) from None
+    return dict(params)
+
+
+def check_stage_name(ctx: FileContext, name: object, line: int | None) -> str:
+    if not model.valid_stage_name(name):
+        raise ctx.error(f"invalid stage name {name!r}", line,
+                        hint="stage names match [A-Za-z0-9_][A-Za-z0-9_.@-]*")
+    assert isinstance(name, str)
+    return name

@@ -1,0 +1,88 @@
+"""Declared pipelines and stages as frozen values; a stage's identity is (state_dir, name)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+STAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
+
+
+class StageId(NamedTuple):
+    """Identity of a stage: its state dir (project-relative) and declared name."""
+
+    state_dir: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.state_dir}:{self.name}"
+
+
+class StageKind(enum.Enum):
+    CMD = "cmd"
+    PYTHON = "python"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PathSpec:
+    """A dep, out or metric: project-relative POSIX path, whether it is a directory."""
+
+    path: str
+    is_dir: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PythonTarget:
+    """Where a Python stage's function lives.
+
+    `module` is the import name used to load it in a worker (None: load `file` under a private
+    name, for functions defined in a pipeline.py); `file` is project-relative (None: not project code).
+    """
+
+    qualname: str
+    module: str | None
+    file: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StageSpec:
+    name: str
+    pipeline: str
+    pipeline_file: str
+    pipeline_dir: str
+    state_dir: str
+    line: int
+    kind: StageKind
+    cmd: str | None
+    python: PythonTarget | None
+    deps: tuple[PathSpec, ...]
+    outs: tuple[PathSpec, ...]
+    metrics: tuple[PathSpec, ...]
+    params: Mapping[str, Any]
+
+    @property
+    def id(self) -> StageId:
+        return StageId(self.state_dir, self.name)
+
+    @property
+    def location(self) -> str:
+        return f"{self.pipeline_file}:{self.line}"
+
+    def all_outputs(self) -> tuple[PathSpec, ...]:
+        return self.outs + self.metrics
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PipelineSpec:
+    name: str
+    file: str
+    dir: str
+    state_dir: str
+    stages: tuple[StageSpec, ...]
+
+
+def valid_stage_name(name: object) -> bool:
+    return isinstance(name, str) and STAGE_NAME_RE.match(name) is not None

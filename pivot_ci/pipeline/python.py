@@ -1,0 +1,134 @@
+"""pipeline.py -> PipelineSpec: execute the file under a private module name, isolated imports."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import inspect
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import xxhash
+
+from pivot_ci import errors
+from pivot_ci.pipeline import api, build, model
+from pivot_ci.pipeline.build import FileContext
+
+PRIVATE_PREFIX = "_pivot_pipeline_"
+
+
+def private_module_name(path: Path) -> str:
+    """A module name unique to one pipeline file, so two pipeline.py never share a module."""
+    return PRIVATE_PREFIX + xxhash.xxh64_hexdigest(str(path.resolve()).encode())
+
+
+def _is_project_module(module: ModuleType, root: str) -> bool:
+    file = getattr(module, "__file__", None)
+    return (isinstance(file, str) and file.startswith(root)
+            and "site-packages" not in file and "/.venv/" not in file and "/venv/" not in file)
+
+
+@contextlib.contextmanager
+def isolated_imports(project_root: Path, first: Path) -> Iterator[None]:
+    """Import with `first` at the head of sys.path and no project module cached by another pipeline.
+
+    Project modules (files under the project root) imported before are stashed and put back after;
+    the ones imported meanwhile are dropped from sys.modules (objects that use them keep them alive).
+    """
+    root = str(project_root) + "/"
+    stashed = {n: m for n, m in list(sys.modules.items()) if _is_project_module(m, root)}
+    for n in stashed:
+        del sys.modules[n]
+    sys.path.insert(0, str(first))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(first))
+        for n, m in list(sys.modules.items()):
+            if _is_project_module(m, root) or n.startswith(PRIVATE_PREFIX):
+                del sys.modules[n]
+        sys.modules.update(stashed)
+
+
+def exec_file(path: Path, project_root: Path) -> ModuleType:
+    """Execute a pipeline.py as a fresh private module (raises what the file raises)."""
+    name = private_module_name(path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    with isolated_imports(project_root, path.parent):
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+def _failure(ctx: FileContext, path: Path, exc: BaseException) -> errors.PivotError:
+    if isinstance(exc, SyntaxError):
+        return ctx.error(f"cannot parse pipeline file: {exc.msg}", exc.lineno)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
+    line = frames[-1].lineno if frames else None
+    if isinstance(exc, ModuleNotFoundError):
+        return errors.DiscoveryError(
+            f"cannot load pipeline file: module '{exc.name}' is not installed", file=ctx.file, line=line,
+            hint=(f"install '{exc.name}' in this environment; in a pre-commit hook add it to "
+                  "`additional_dependencies`, or use a `repo: local` hook with `language: system` "
+                  "(see README, 'Use in CI')"))
+    return errors.DiscoveryError(f"cannot load pipeline file: {type(exc).__name__}: {exc}",
+                                 file=ctx.file, line=line)
+
+
+def _target(ctx: FileContext, func: object, private: str) -> model.PythonTarget:
+    if not callable(func):
+        raise ctx.error(f"stage function {func!r} is not callable", None)
+    qualname = getattr(func, "__qualname__", None)
+    if not isinstance(qualname, str) or "<locals>" in qualname or "<lambda>" in qualname:
+        raise ctx.error(f"stage function {qualname!r} must be defined at module level", None,
+                        hint="lambdas and nested functions cannot be run in a worker")
+    module = getattr(func, "__module__", None)
+    try:
+        source = inspect.getsourcefile(func)  # type: ignore[arg-type]
+    except TypeError:
+        source = None
+    file = None
+    if source is not None:
+        src = Path(source).resolve()
+        if src.is_relative_to(ctx.project.root):
+            file = ctx.project.rel(src)
+    return model.PythonTarget(qualname=qualname, module=None if module == private else module, file=file)
+
+
+def load(ctx: FileContext, path: Path) -> model.PipelineSpec:
+    try:
+        module = exec_file(path, ctx.project.root)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # any failure of user code (even sys.exit) is a load error
+        raise _failure(ctx, path, exc) from None
+    pipe = getattr(module, "pipeline", None)
+    if not isinstance(pipe, api.Pipeline):
+        raise ctx.error("pipeline.py must define a module-level `pipeline = Pipeline(...)`", None,
+                        hint="from pivot_ci import Pipeline; pipeline = Pipeline('name')")
+    name = build.pipeline_name(ctx, pipe.name, None)
+    state = build.state_dir(ctx, pipe.root, None)
+    stages: list[model.StageSpec] = []
+    seen: dict[str, int] = {}
+    for d in pipe.declared:
+        build.check_stage_name(ctx, d.name, d.line)
+        if d.name in seen:
+            raise ctx.error(f"stage '{d.name}' is declared twice (first at line {seen[d.name]})", d.line)
+        seen[d.name] = d.line
+        where = f"stage {d.name}"
+        stages.append(model.StageSpec(
+            name=d.name, pipeline=name, pipeline_file=ctx.file, pipeline_dir=ctx.dir, state_dir=state,
+            line=d.line, kind=model.StageKind.CMD if d.cmd is not None else model.StageKind.PYTHON,
+            cmd=d.cmd, python=None if d.func is None else _target(ctx, d.func, module.__name__),
+            deps=build.resolve_paths(ctx, f"{where} deps", list(d.deps), d.line),
+            outs=build.resolve_paths(ctx, f"{where} outs", list(d.outs), d.line),
+            metrics=build.resolve_paths(ctx, f"{where} metrics", list(d.metrics), d.line),
+            params=build.check_params(ctx, f"{where} params", d.params, d.line),
+        ))
+    return model.PipelineSpec(name=name, file=ctx.file, dir=ctx.dir, state_dir=state, stages=tuple(stages))

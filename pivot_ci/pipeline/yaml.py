@@ -1,0 +1,177 @@
+"""pivot.yaml / pivot.yml -> PipelineSpec, keeping line numbers for every message."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pivot_ci import errors
+from pivot_ci.pipeline import build, model
+from pivot_ci.pipeline.build import FileContext
+
+Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+TOP_KEYS = ("pipeline", "root", "vars", "stages")
+STAGE_KEYS = ("cmd", "python", "deps", "outs", "metrics", "params")
+VAR_RE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}")
+PY_TARGET_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)[.:]([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def parse_yaml(ctx: FileContext, text: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ctx.error(f"malformed YAML: {exc.problem or exc}", line,
+                        hint="fix the YAML syntax at that line") from None
+    except yaml.YAMLError as exc:
+        raise ctx.error(f"malformed YAML: {exc}", None) from None
+
+
+def mapping_items(ctx: FileContext, node: yaml.Node, where: str) -> list[tuple[str, int, yaml.Node]]:
+    """(key, line, value node) of a mapping node; duplicate keys are errors."""
+    if not isinstance(node, yaml.MappingNode):
+        raise ctx.error(f"{where} must be a mapping", _line(node))
+    seen: dict[str, int] = {}
+    items = []
+    for key_node, value_node in node.value:
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+        if not isinstance(key, str):
+            raise ctx.error(f"{where}: keys must be strings", _line(key_node))
+        if key in seen:
+            raise ctx.error(f"{where}: duplicate key '{key}' (first at line {seen[key]})", _line(key_node))
+        seen[key] = _line(key_node)
+        items.append((key, _line(key_node), value_node))
+    return items
+
+
+def _value(node: yaml.Node) -> Any:
+    return Loader("").construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+
+
+class Interpolator:
+    """`${name}` / `${a.b}` from the pipeline's `vars` files."""
+
+    def __init__(self, ctx: FileContext, values: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.values = values
+
+    def lookup(self, name: str, line: int) -> Any:
+        cur: Any = self.values
+        for part in name.split("."):
+            if not isinstance(cur, dict) or part not in cur:
+                raise self.ctx.error(f"undefined variable '${{{name}}}'", line,
+                                     hint="define it in a file listed under `vars:`")
+            cur = cur[part]
+        return cur
+
+    def apply(self, value: Any, line: int) -> Any:
+        if isinstance(value, str):
+            whole = VAR_RE.fullmatch(value)
+            if whole:
+                return self.lookup(whole.group(1), line)
+            return VAR_RE.sub(lambda m: str(self.lookup(m.group(1), line)), value)
+        if isinstance(value, list):
+            return [self.apply(v, line) for v in value]
+        if isinstance(value, dict):
+            return {k: self.apply(v, line) for k, v in value.items()}
+        return value
+
+
+def load_vars(ctx: FileContext, node: yaml.Node) -> dict[str, Any]:
+    value = _value(node)
+    entries = [value] if isinstance(value, str | dict) else value
+    if not isinstance(entries, list):
+        raise ctx.error("vars must be a list of files (or mappings)", _line(node))
+    merged: dict[str, Any] = {}
+    for entry in entries:
+        if isinstance(entry, dict):
+            merged.update(entry)
+            continue
+        if not isinstance(entry, str):
+            raise ctx.error(f"vars: {entry!r} is not a file name", _line(node))
+        path = ctx.project.abs(ctx.dir) / entry
+        try:
+            data = yaml.load(path.read_text(), Loader=Loader)
+        except OSError as exc:
+            raise ctx.error(f"vars: cannot read {entry}: {exc.strerror}", _line(node)) from None
+        except yaml.YAMLError as exc:
+            raise ctx.error(f"vars: {entry} is malformed YAML: {exc}", _line(node)) from None
+        if data is not None and not isinstance(data, dict):
+            raise ctx.error(f"vars: {entry} must hold a mapping", _line(node))
+        merged.update(data or {})
+    return merged
+
+
+def python_target(ctx: FileContext, text: object, line: int) -> model.PythonTarget:
+    """`module:function` or `module.function`; the file is resolved when fingerprinting."""
+    match = PY_TARGET_RE.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise ctx.error(f"python: {text!r} is not 'module:function'", line,
+                        hint="e.g. python: stages:train (stages.py in this directory)")
+    return model.PythonTarget(qualname=match.group(2), module=match.group(1), file=None)
+
+
+def stage(ctx: FileContext, name: str, line: int, node: yaml.Node, interp: Interpolator,
+          pipeline: str, state_dir: str) -> model.StageSpec:
+    items = mapping_items(ctx, node, f"stages.{name}")
+    build.check_keys(ctx, f"stages.{name}", {k: ln for k, ln, _ in items}, STAGE_KEYS)
+    fields = {k: (ln, interp.apply(_value(v), ln)) for k, ln, v in items}
+    has_cmd, has_py = "cmd" in fields, "python" in fields
+    if has_cmd == has_py:
+        raise ctx.error(f"stages.{name}: a stage needs exactly one of 'cmd' or 'python'", line)
+
+    def get(key: str) -> tuple[int, Any]:
+        return fields.get(key, (line, None))
+
+    cmd_line, cmd = get("cmd")
+    if has_cmd and (not isinstance(cmd, str) or not cmd.strip()):
+        raise ctx.error(f"stages.{name}.cmd must be a non-empty string", cmd_line)
+    py_line, py = get("python")
+    return model.StageSpec(
+        name=name, pipeline=pipeline, pipeline_file=ctx.file, pipeline_dir=ctx.dir, state_dir=state_dir,
+        line=line, kind=model.StageKind.CMD if has_cmd else model.StageKind.PYTHON,
+        cmd=cmd if has_cmd else None,
+        python=python_target(ctx, py, py_line) if has_py else None,
+        deps=build.resolve_paths(ctx, f"stages.{name}.deps", *reversed(get("deps"))),
+        outs=build.resolve_paths(ctx, f"stages.{name}.outs", *reversed(get("outs"))),
+        metrics=build.resolve_paths(ctx, f"stages.{name}.metrics", *reversed(get("metrics"))),
+        params=build.check_params(ctx, f"stages.{name}.params", *reversed(get("params"))),
+    )
+
+
+def load(ctx: FileContext, path: Path) -> model.PipelineSpec:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ctx.error(f"cannot read pipeline file: {exc}", None) from None
+    root = parse_yaml(ctx, text)
+    if root is None:
+        raise ctx.error("empty pipeline file", 1, hint="add a `stages:` mapping")
+    items = mapping_items(ctx, root, "pipeline file")
+    build.check_keys(ctx, "pipeline file", {k: ln for k, ln, _ in items}, TOP_KEYS)
+    top = {k: (ln, v) for k, ln, v in items}
+    name_line, name_node = top.get("pipeline", (1, None))
+    name = build.pipeline_name(ctx, _value(name_node) if name_node else None, name_line)
+    root_line, root_node = top.get("root", (1, None))
+    state = build.state_dir(ctx, _value(root_node) if root_node else None, root_line)
+    interp = Interpolator(ctx, load_vars(ctx, top["vars"][1]) if "vars" in top else {})
+    if "stages" not in top:
+        raise ctx.error("no `stages:` mapping", 1)
+    stages_node = top["stages"][1]
+    if isinstance(stages_node, yaml.ScalarNode) and stages_node.value in ("", "~", "null"):
+        stage_items: list[tuple[str, int, yaml.Node]] = []
+    else:
+        stage_items = mapping_items(ctx, stages_node, "stages")
+    stages = []
+    for sname, sline, snode in stage_items:
+        build.check_stage_name(ctx, sname, sline)
+        stages.append(stage(ctx, sname, sline, snode, interp, name, state))
+    return model.PipelineSpec(name=name, file=ctx.file, dir=ctx.dir, state_dir=state, stages=tuple(stages))

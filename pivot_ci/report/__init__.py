@@ -1,0 +1,1 @@
+"""Render result values (text, json); never recompute them."""

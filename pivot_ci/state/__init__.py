@@ -1,0 +1,1 @@
+"""Persistent state: hashing, content cache, lock files, file-hash memo, state dirs."""

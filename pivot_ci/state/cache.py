@@ -1,0 +1,230 @@
+"""Content-addressed cache of files and directory trees under <project>/.pivot/cache."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import fcntl
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from pivot_ci.errors import StateError
+from pivot_ci.state import fsutil, hashing
+
+_FICLONE = getattr(fcntl, "FICLONE", 0x40049409)  # fcntl.FICLONE is only exported from Python 3.12
+_HASH_RE = re.compile(r"^[0-9a-f]{3,}(\.dir)?$")
+_FILE_HASH_RE = re.compile(r"^[0-9a-f]{3,}$")
+_OBJECT_MODE = 0o444  # objects are shared by every restore (and by hard links): never edited in place
+_COPY_MODE = 0o644
+_CORRUPT_HINT = "delete the object and run `pivot repro` (or `pivot pull`) to recreate it"
+
+
+class LinkMode(enum.Enum):
+    """How a restored path refers to its cache object."""
+
+    COPY = "copy"
+    HARDLINK = "hardlink"
+    SYMLINK = "symlink"
+    REFLINK = "reflink"
+
+
+def _reflink(src: Path, dst: Path) -> bool:
+    """Clone `src` into the new file `dst`, sharing extents; False (and no `dst`) when unsupported."""
+    with open(src, "rb") as s, open(dst, "xb") as d:
+        try:
+            fcntl.ioctl(d.fileno(), _FICLONE, s.fileno())
+            return True
+        except OSError:
+            pass  # EOPNOTSUPP, EXDEV, EINVAL...: this filesystem cannot clone
+    dst.unlink()
+    return False
+
+
+class Cache:
+    """Objects at files/<hash[:2]>/<hash[2:]>; a tree's manifest is an object named by its .dir hash."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._files = root / "files"
+        self._can_reflink = True  # cleared on the first refusal so we stop asking this filesystem
+
+    def object_path(self, h: str) -> Path:
+        """Where the object for hash `h` lives."""
+        if not _HASH_RE.match(h):
+            raise StateError(f"invalid content hash {h!r}",
+                             hint="the lock file naming it is damaged: restore it from git")
+        return self._files / h[:2] / h[2:]
+
+    def has(self, h: str) -> bool:
+        """True when the object is present; for a tree, its manifest and every file it lists."""
+        if not self.object_path(h).is_file():
+            return False
+        if not hashing.is_tree_hash(h):
+            return True
+        try:
+            tree = self.read_tree(h)
+        except StateError:
+            return False
+        return all(self.object_path(fh).is_file() for _, fh in tree.entries)
+
+    def _copy(self, src: Path, dst: Path) -> None:
+        if self._can_reflink:
+            if _reflink(src, dst):
+                return
+            self._can_reflink = False
+        shutil.copyfile(src, dst)
+
+    def store_file(self, src: Path, h: str) -> None:
+        """Copy `src` into the cache as object `h`, unless already there."""
+        final = self.object_path(h)
+        if final.exists():
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = fsutil.temp_path(final)
+        # No fsync: a cache object is re-creatable, and fsync per object dominates a cold run.
+        try:
+            self._copy(src, tmp)
+            os.chmod(tmp, _OBJECT_MODE)
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def store_tree(self, src_dir: Path, tree: hashing.TreeHash) -> None:
+        """Store every file of `tree` from `src_dir`, then its manifest, so a manifest implies its files."""
+        data = hashing.manifest_bytes(tree.entries)
+        if hashing.hash_bytes(data) + hashing.DIR_SUFFIX != tree.hash:
+            raise StateError(f"tree hash {tree.hash} does not match its entries")
+        for rel, fh in tree.entries:
+            self.store_file(src_dir / rel, fh)
+        final = self.object_path(tree.hash)
+        if final.exists():
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = fsutil.temp_path(final)
+        try:
+            tmp.write_bytes(data)
+            os.chmod(tmp, _OBJECT_MODE)
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def read_tree(self, h: str) -> hashing.TreeHash:
+        """The entries of tree object `h`; StateError naming the object when it is missing or corrupt."""
+        path = self.object_path(h)
+
+        def corrupt(why: str) -> StateError:
+            return StateError(f"cache object {h} is corrupt: {why}", file=str(path), hint=_CORRUPT_HINT)
+
+        if not hashing.is_tree_hash(h):
+            raise StateError(f"cache object {h} is not a directory manifest", file=str(path))
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise StateError(f"cache object {h} is missing", file=str(path),
+                             hint="run `pivot repro` (or `pivot pull`) to recreate it") from None
+        if hashing.hash_bytes(data) + hashing.DIR_SUFFIX != h:
+            raise corrupt("its content does not match its hash")
+        try:
+            raw = json.loads(data)
+        except ValueError as exc:
+            raise corrupt(f"not JSON ({exc})") from None
+        if not isinstance(raw, list):
+            raise corrupt("not a list of entries")
+        entries: list[tuple[str, str]] = []
+        for item in raw:
+            if not (isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)):
+                raise corrupt(f"bad entry {item!r}")
+            rel, fh = item
+            # A manifest names paths to create on restore: never outside the restored directory.
+            if any(part in ("", ".", "..") for part in rel.split("/")) or not _FILE_HASH_RE.match(fh):
+                raise corrupt(f"bad entry {item!r}")
+            entries.append((rel, fh))
+        return hashing.TreeHash(h, tuple(entries))
+
+    def _place(self, h: str, target: Path, mode: LinkMode) -> None:
+        """Create `target` (which must not exist) from object `h`."""
+        obj = self.object_path(h)
+        if not obj.is_file():
+            raise StateError(f"cache object {h} is missing", file=str(obj),
+                             hint="run `pivot repro` (or `pivot pull`) to recreate it")
+        match mode:
+            case LinkMode.SYMLINK:
+                os.symlink(os.path.abspath(obj), target)
+                return
+            case LinkMode.HARDLINK:
+                try:
+                    os.link(obj, target)
+                    return
+                except OSError:
+                    pass  # another filesystem, or links refused: a copy is still a correct restore
+            case LinkMode.REFLINK:
+                self._copy(obj, target)
+                os.chmod(target, _COPY_MODE)
+                return
+            case LinkMode.COPY:
+                pass
+        shutil.copyfile(obj, target)
+        os.chmod(target, _COPY_MODE)
+
+    def restore(self, h: str, dest: Path, mode: LinkMode = LinkMode.COPY) -> None:
+        """Make `dest` the file or tree `h`, replacing what is there; never leaves it half-written."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = fsutil.temp_path(dest)
+        try:
+            if hashing.is_tree_hash(h):
+                tree = self.read_tree(h)
+                tmp.mkdir()
+                for rel, fh in tree.entries:
+                    target = tmp / rel
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    self._place(fh, target, mode)
+            else:
+                self._place(h, tmp, mode)
+            _swap_in(tmp, dest)
+        except BaseException:
+            fsutil.remove_path(tmp)
+            raise
+
+    def verify(self, h: str) -> bool:
+        """True when the object's content matches `h` (for a tree: its manifest and every file)."""
+        path = self.object_path(h)
+        if not hashing.is_tree_hash(h):
+            try:
+                return hashing.hash_file(path) == h
+            except OSError:
+                return False
+        try:
+            tree = self.read_tree(h)
+        except StateError:
+            return False
+        return all(self.verify(fh) for _, fh in tree.entries)
+
+
+def _swap_in(src: Path, dest: Path) -> None:
+    """Rename `src` onto `dest`; what was at `dest` is moved aside first when rename cannot replace it."""
+    is_dir = src.is_dir() and not src.is_symlink()
+    if not is_dir:
+        try:
+            os.replace(src, dest)
+            return
+        except IsADirectoryError:
+            pass  # dest is a directory: swap it out below
+    try:
+        os.lstat(dest)
+    except FileNotFoundError:
+        os.replace(src, dest)
+        return
+    old = fsutil.temp_path(dest)
+    os.replace(dest, old)
+    try:
+        os.replace(src, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.replace(old, dest)
+        raise
+    fsutil.remove_path(old)
