@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pathspec
 
@@ -46,11 +47,11 @@ def find_current(project: Project, cwd: Path) -> Path:
     )
 
 
-def _ignore_spec(project: Project) -> pathspec.PathSpec | None:
+def _ignore_spec(project: Project) -> pathspec.PathSpec[Any] | None:
     path = project.root / IGNORE_FILE
     if not path.is_file():
         return None
-    return pathspec.PathSpec.from_lines("gitwildmatch", path.read_text().splitlines())
+    return pathspec.GitIgnoreSpec.from_lines(path.read_text().splitlines())
 
 
 def find_all(project: Project) -> list[Path]:

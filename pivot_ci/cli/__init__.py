@@ -48,8 +48,10 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = cli.main(args=argv, prog_name="pivot", standalone_mode=False)
-    except click.exceptions.Abort:
-        code = errors.ExitCode.INTERRUPTED
+    except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt (and our Terminated) into Abort
+        terminated = isinstance(exc.__cause__, Terminated)
+        click.echo("Terminated." if terminated else "Interrupted.", err=True)
+        code = errors.ExitCode.TERMINATED if terminated else errors.ExitCode.INTERRUPTED
     except click.ClickException as exc:
         exc.show()
         code = errors.ExitCode.USAGE

@@ -145,7 +145,7 @@ class Fingerprinter:
     def _build(self, state: _FileState, key: _Key, search: _Search) -> _Node:
         source = state.source
         if isinstance(key, _WholeModule):
-            entry = f"module:{state.rel}={_dump(state.rel, [source.tree])}"
+            entry = f"module:{state.rel}={pysource.dump([source.tree])}"
             return _Node((entry,), tuple(_Lookup(key.file, name) for name in source.names))
         bindings = source.names.get(key.name, ())
         if not bindings:
@@ -194,7 +194,7 @@ class Fingerprinter:
             if isinstance(defs[0], ast.FunctionDef | ast.AsyncFunctionDef):
                 kind = "func"
             refs = tuple(dict.fromkeys(ref for stmt in defs for ref in pysource.references(stmt)))
-            cached = state.defs[name] = (f"{kind}:{state.rel}:{name}={_dump(state.rel, defs)}", refs)
+            cached = state.defs[name] = (f"{kind}:{state.rel}:{name}={pysource.dump(defs)}", refs)
         return cached
 
     # -- resolution ------------------------------------------------------------------------------------
@@ -276,7 +276,8 @@ class Fingerprinter:
         try:
             source = pysource.parse(data, rel)
         except RecursionError as exc:
-            raise _too_deep(rel, None) from exc
+            raise ConfigError(f"cannot parse {rel}: code is nested too deeply", file=rel,
+                              hint="split very long expressions or elif chains into smaller pieces") from exc
         except SyntaxError as exc:
             raise ConfigError(f"cannot parse {rel}: {exc.msg}", file=rel, line=exc.lineno,
                               hint="fix the syntax error; pivot parses stage code to fingerprint it") from exc
@@ -336,18 +337,6 @@ def _anchor(importer: Path, level: int) -> _Loc:
         package = package.parent
     init = package / "__init__.py"
     return _Loc(init if init.is_file() else None, (package,))
-
-
-def _dump(rel: str, nodes: Sequence[ast.AST]) -> str:
-    try:
-        return pysource.dump(nodes)
-    except RecursionError as exc:
-        raise _too_deep(rel, getattr(nodes[0], "lineno", None)) from exc
-
-
-def _too_deep(rel: str, line: int | None) -> ConfigError:
-    return ConfigError(f"cannot fingerprint {rel}: code is nested too deeply", file=rel, line=line,
-                       hint="split very long expressions or elif chains into smaller pieces")
 
 
 def _signature(path: Path) -> _Signature | None:

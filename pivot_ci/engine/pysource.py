@@ -46,11 +46,14 @@ class ModuleSource:
     stars: tuple[FromImport, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Scope:
-    names: frozenset[str]
-    imports: dict[str, ImportBinding] = field(default_factory=dict)
+    """What one scope binds; filled while its body is scanned, read once the whole walk is done."""
+
     is_class: bool = False
+    names: set[str] = field(default_factory=set)
+    imports: dict[str, ImportBinding] = field(default_factory=dict)
+    declared_global: set[str] = field(default_factory=set)
 
 
 def parse(source: bytes, filename: str) -> ModuleSource:
@@ -73,20 +76,51 @@ def parse(source: bytes, filename: str) -> ModuleSource:
 
 
 def dump(nodes: Sequence[ast.AST]) -> str:
-    """Canonical text of nodes: positions, comments and formatting are not part of it."""
-    return " || ".join(ast.dump(node, annotate_fields=True, include_attributes=False) for node in nodes)
+    """Canonical text of nodes: node types and field values only, so positions and formatting do not count."""
+    return " || ".join(_dump(node) for node in nodes)
 
 
 def references(node: ast.AST) -> tuple[Ref, ...]:
     """Global names (and function-local imports) that `node` reads, in first-use order, without repeats."""
-    refs: dict[Ref, None] = {}
+    # One pass records every load with the scopes it can see and every binding into its scope; loads are
+    # resolved afterwards, when each scope knows all its names (Python binds a name for the whole scope).
     # A worklist, not recursion: long expressions (`a + b + ...`) nest deeper than the recursion limit.
-    todo: _Todo = [(node, ())]
+    loads: list[tuple[str, tuple[str, ...], _Chain]] = []
+    todo: list[tuple[ast.AST, _Chain]] = [(node, (_Scope(),))]
+    pop, push = todo.pop, todo.append
     while todo:
-        current, scopes = todo.pop()
-        if current is not None:
-            _scan(current, scopes, refs, todo)
-    return tuple(refs)
+        current, chain = pop()
+        kind = type(current)
+        if kind is ast.Name:
+            assert isinstance(current, ast.Name)
+            if type(current.ctx) is ast.Load:
+                loads.append((current.id, (), chain))
+            else:
+                chain[-1].names.add(current.id)
+            continue
+        if kind is ast.Attribute:
+            assert isinstance(current, ast.Attribute)
+            dotted = _dotted(current)
+            if dotted is None:
+                push((current.value, chain))
+            else:
+                loads.append((dotted[0], dotted[1:], chain))
+            continue
+        if kind in _SPECIAL and _scan_special(current, chain, todo):
+            continue
+        fields = _CHILD_FIELDS.get(kind)
+        if fields is None:
+            fields = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _SKIPPED_FIELDS)
+        for field_name in fields:
+            value = getattr(current, field_name, None)
+            if isinstance(value, ast.AST):
+                push((value, chain))
+            elif type(value) is list:
+                todo.extend((child, chain) for child in value if isinstance(child, ast.AST))
+    refs: dict[Ref, None] = {}
+    for name, attrs, chain in loads:
+        refs[_resolve_load(name, attrs, chain)] = None
+    return tuple(ref for ref in refs if ref[0] != "")
 
 
 def import_bindings(stmt: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, ImportBinding]]:
@@ -105,12 +139,19 @@ def import_bindings(stmt: ast.Import | ast.ImportFrom) -> Iterator[tuple[str, Im
 
 
 def _strip_docstrings(tree: ast.Module) -> None:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            body = node.body
-            if (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                    and isinstance(body[0].value.value, str)):
-                del body[0]
+    # Definitions live only in statement lists, so expressions need not be walked.
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        body = getattr(node, "body", None)
+        if (isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            del body[0]
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(node, name, None)
+            if isinstance(children, list):
+                stack.extend(children)
 
 
 def _top_level(body: Iterable[ast.stmt]) -> Iterator[ast.stmt]:
@@ -156,61 +197,130 @@ def _target_names(target: ast.expr) -> list[str]:
     return []
 
 
-_Todo = list[tuple[ast.AST | None, tuple[_Scope, ...]]]
+class _Mark(str):
+    """Structural text of a dump, told apart from string values by its type."""
+
+    __slots__ = ()
 
 
-def _scan(node: ast.AST, scopes: tuple[_Scope, ...], refs: dict[Ref, None], todo: _Todo) -> None:
-    """Record the references `node` makes itself; queue its children with the scopes they see."""
+_CLOSE, _OPEN_LIST, _CLOSE_LIST = _Mark(")"), _Mark("["), _Mark("]")
+# Load/Store/Del follow from where a name stands, so they add nothing to a dump.
+_DERIVED_FIELDS = frozenset({"ctx"})
+_HEADS: dict[type[ast.AST], tuple[_Mark, tuple[tuple[str, _Mark], ...]]] = {}
+
+
+def _dump(root: ast.AST) -> str:
+    # Like ast.dump(include_attributes=False) but iterative (long `a + b + ...` chains exceed the recursion
+    # limit) and leaving out None and [] fields, as ast.dump does from 3.13 on: a field a newer Python adds
+    # (type_params in 3.12) then leaves fingerprints of code that does not use it unchanged.
+    out: list[str] = []
+    stack: list[object] = [root]
+    emit, pop, push, push_all = out.append, stack.pop, stack.append, stack.extend
+    while stack:
+        item = pop()
+        if type(item) is _Mark:
+            emit(item)
+        elif type(item) is ast.Name:
+            emit(f"Name(id={item.id!r})")
+        elif type(item) is list:
+            emit(_OPEN_LIST)
+            push(_CLOSE_LIST)
+            # AST text is self-delimiting; other items (names in `global a, b`) get a separator.
+            push_all([child if isinstance(child, ast.AST) else _Mark(f"{child!r},") for child in reversed(item)])
+        elif isinstance(item, ast.AST):
+            kind = type(item)
+            head = _HEADS.get(kind)
+            if head is None:
+                names = [name for name in reversed(kind._fields) if name not in _DERIVED_FIELDS]
+                head = _HEADS[kind] = (_Mark(f"{kind.__name__}("), tuple((n, _Mark(f" {n}=")) for n in names))
+            emit(head[0])
+            push(_CLOSE)
+            for name, mark in head[1]:
+                value = getattr(item, name, None)
+                if value is not None and (type(value) is not list or value):
+                    push(value)
+                    push(mark)
+        else:
+            emit(repr(item))
+    return "".join(out)
+
+
+_Chain = tuple[_Scope, ...]
+# Fields whose nodes are operators or contexts: nothing in them binds or reads a name.
+_SKIPPED_FIELDS = frozenset({"ctx", "op", "ops"})
+_CHILD_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
+# Nodes that open a scope or bind a name other than through ast.Name.
+_SPECIAL = frozenset({
+    ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp, ast.SetComp, ast.DictComp,
+    ast.GeneratorExp, ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal, ast.ExceptHandler, ast.MatchAs,
+    ast.MatchStar, ast.MatchMapping,
+})
+
+
+def _scan_special(node: ast.AST, chain: _Chain, todo: list[tuple[ast.AST, _Chain]]) -> bool:
+    """Handle a node that opens a scope or binds names; True if it queued its children itself."""
+    scope = chain[-1]
     match node:
-        case ast.Name(id=name, ctx=ast.Load()):
-            _ref(name, (), scopes, refs)
-        case ast.Attribute():
-            chain = _chain(node)
-            if chain is None:
-                todo.append((node.value, scopes))
-            else:
-                _ref(chain[0], chain[1:], scopes, refs)
-        case ast.FunctionDef() | ast.AsyncFunctionDef():
+        case ast.FunctionDef() | ast.AsyncFunctionDef() | ast.Lambda():
             # Decorators, defaults and annotations run in the enclosing scope; the body in its own.
-            outer = [*node.decorator_list, *_signature_exprs(node.args), node.returns]
-            todo.extend((child, scopes) for child in outer)
-            inner = _enter(scopes, node.args, node.body)
-            todo.extend((child, inner) for child in node.body)
-        case ast.Lambda():
-            todo.extend((child, scopes) for child in _signature_exprs(node.args))
-            todo.append((node.body, _enter(scopes, node.args, [node.body])))
+            args = node.args
+            params = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
+            outer: list[ast.AST | None] = [*args.defaults, *args.kw_defaults]
+            outer.extend(param.annotation for param in params if param is not None)
+            inner = (*_visible(chain), _Scope(names={param.arg for param in params if param is not None}))
+            if isinstance(node, ast.Lambda):
+                todo.append((node.body, inner))
+            else:
+                scope.names.add(node.name)
+                outer.extend([*node.decorator_list, node.returns])
+                todo.extend((child, inner) for child in node.body)
+            todo.extend((child, chain) for child in outer if child is not None)
+            return True
         case ast.ClassDef():
-            outer = [*node.decorator_list, *node.bases, *(kw.value for kw in node.keywords)]
-            todo.extend((child, scopes) for child in outer)
-            names, imports = _bindings(node.body)
-            inner = (*scopes, _Scope(names, imports, is_class=True))
+            scope.names.add(node.name)
+            todo.extend((child, chain) for child in [*node.decorator_list, *node.bases, *node.keywords])
+            inner = (*chain, _Scope(is_class=True))
             todo.extend((child, inner) for child in node.body)
+            return True
         case ast.ListComp() | ast.SetComp() | ast.DictComp() | ast.GeneratorExp():
             # Only the first iterable is evaluated outside the comprehension's own scope.
-            todo.append((node.generators[0].iter, scopes))
-            bound = frozenset(name for gen in node.generators for name in _target_names(gen.target))
-            inner = (*_visible(scopes), _Scope(bound))
-            parts = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
+            todo.append((node.generators[0].iter, chain))
+            inner = (*_visible(chain), _Scope())
+            parts: list[ast.AST] = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
             for index, gen in enumerate(node.generators):
                 parts.extend([gen.target, *gen.ifs, *([gen.iter] if index else [])])
             todo.extend((child, inner) for child in parts)
-        case _:
-            todo.extend((child, scopes) for child in ast.iter_child_nodes(node))
+            return True
+        case ast.Import() | ast.ImportFrom():
+            scope.imports.update(import_bindings(node))
+            return True
+        case ast.Global(names=declared):
+            scope.declared_global.update(declared)
+        case ast.Nonlocal(names=declared):
+            scope.names.update(declared)
+        case ast.ExceptHandler(name=str() as name) | ast.MatchAs(name=str() as name):
+            scope.names.add(name)
+        case ast.MatchStar(name=str() as name) | ast.MatchMapping(rest=str() as name):
+            scope.names.add(name)
+    return False
 
 
-def _ref(name: str, attrs: tuple[str, ...], scopes: tuple[_Scope, ...], refs: dict[Ref, None]) -> None:
-    for scope in reversed(scopes):
+def _resolve_load(name: str, attrs: tuple[str, ...], chain: _Chain) -> Ref:
+    """A load as a Ref: a global name, a function-local import, or ("", ()) when a local binds it."""
+    # The outermost scope of a walk is the module's: what it binds are module globals, not locals.
+    for scope in reversed(chain[1:]):
+        if name in scope.declared_global:
+            break
         binding = scope.imports.get(name)
         if binding is not None:
             # A function-local `import helpers` still makes helpers' code part of the function.
-            refs[(binding, attrs)] = None
-            return
+            return (binding, attrs)
         if name in scope.names:
-            return
-    refs[(name, attrs)] = None
+            return ("", ())
+    return (name, attrs)
 
 
-def _chain(node: ast.Attribute) -> tuple[str, ...] | None:
+def _dotted(node: ast.Attribute) -> tuple[str, ...] | None:
     attrs: list[str] = []
     current: ast.expr = node
     while isinstance(current, ast.Attribute):
@@ -221,50 +331,6 @@ def _chain(node: ast.Attribute) -> tuple[str, ...] | None:
     return None
 
 
-def _visible(scopes: tuple[_Scope, ...]) -> tuple[_Scope, ...]:
+def _visible(chain: _Chain) -> _Chain:
     # Class bodies are not enclosing scopes for the functions and comprehensions inside them.
-    return tuple(scope for scope in scopes if not scope.is_class)
-
-
-def _enter(scopes: tuple[_Scope, ...], args: ast.arguments, body: Sequence[ast.AST]) -> tuple[_Scope, ...]:
-    params = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
-    names, imports = _bindings(body)
-    return (*_visible(scopes), _Scope(names | {arg.arg for arg in params if arg is not None}, imports))
-
-
-def _signature_exprs(args: ast.arguments) -> list[ast.expr | None]:
-    params = [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]
-    annotations = [arg.annotation for arg in params if arg is not None]
-    return [*args.defaults, *args.kw_defaults, *annotations]
-
-
-def _bindings(body: Iterable[ast.AST]) -> tuple[frozenset[str], dict[str, ImportBinding]]:
-    """Names a scope binds itself (not in nested scopes), minus those it declares `global`."""
-    names: set[str] = set()
-    declared_global: set[str] = set()
-    imports: dict[str, ImportBinding] = {}
-    stack = list(body)
-    while stack:
-        node = stack.pop()
-        match node:
-            case ast.Name(id=name, ctx=ast.Store() | ast.Del()):
-                names.add(name)
-            case ast.FunctionDef() | ast.AsyncFunctionDef() | ast.ClassDef():
-                names.add(node.name)
-                continue
-            case ast.Lambda() | ast.ListComp() | ast.SetComp() | ast.DictComp() | ast.GeneratorExp():
-                continue
-            case ast.Import() | ast.ImportFrom():
-                imports.update(import_bindings(node))
-            case ast.Global(names=declared):
-                declared_global.update(declared)
-            case ast.Nonlocal(names=declared):
-                names.update(declared)
-            case ast.ExceptHandler(name=str() as name) | ast.MatchAs(name=str() as name):
-                names.add(name)
-            case ast.MatchStar(name=str() as name) | ast.MatchMapping(rest=str() as name):
-                names.add(name)
-        stack.extend(ast.iter_child_nodes(node))
-    for name in declared_global:
-        imports.pop(name, None)
-    return frozenset(names - declared_global), imports
+    return tuple(scope for scope in chain if not scope.is_class)

@@ -133,7 +133,8 @@ class _Scheduler:
         except BaseException:
             executor.cancel()
             for sid, _ in running.values():
-                self.finish(StageRun(sid, self.graph.display(sid), self.graph.stages[sid], Outcome.CANCELLED))
+                self.finish(StageRun(sid, self.graph.display(sid), self.graph.stages[sid], Outcome.CANCELLED,
+                                     error="interrupted"))
             raise
         finally:
             executor.close()

@@ -90,7 +90,7 @@ def _target(ctx: FileContext, func: object, private: str) -> model.PythonTarget:
                         hint="lambdas and nested functions cannot be run in a worker")
     module = getattr(func, "__module__", None)
     try:
-        source = inspect.getsourcefile(func)  # type: ignore[arg-type]
+        source = inspect.getsourcefile(func)
     except TypeError:
         source = None
     file = None

@@ -8,7 +8,6 @@ from typing import Any
 
 import yaml
 
-from pivot_ci import errors
 from pivot_ci.pipeline import build, model
 from pivot_ci.pipeline.build import FileContext
 
@@ -53,7 +52,7 @@ def mapping_items(ctx: FileContext, node: yaml.Node, where: str) -> list[tuple[s
 
 
 def _value(node: yaml.Node) -> Any:
-    return Loader("").construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return Loader("").construct_object(node, deep=True)
 
 
 class Interpolator:
