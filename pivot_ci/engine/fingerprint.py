@@ -83,11 +83,11 @@ class Fingerprinter:
         self._children: dict[tuple[_Search, str], _Loc | None] = {}
         self._project: dict[Path, bool] = {}
         self._memo: dict[tuple[Path, str, _Search], tuple[str, tuple[tuple[Path, _Signature], ...]]] = {}
+        self._resolved: dict[Path, Path] = {}
 
     def function(self, file: Path, qualname: str, search_paths: Sequence[Path]) -> str:
         """Fingerprint of function `qualname` (e.g. "train" or "Model.fit") defined in `file`."""
-        path = file.resolve()
-        search = tuple(p.resolve() for p in search_paths)
+        path, search = self._resolve_path(file), self._search(search_paths)
         memo = self._memo.get((path, qualname, search))
         if memo is not None and all(_signature(p) == sig for p, sig in memo[1]):
             return memo[0]
@@ -114,9 +114,9 @@ class Fingerprinter:
         if level > 0:
             if importer is None:
                 return None
-            start = _anchor(importer.resolve(), level)
+            start = _anchor(self._resolve_path(importer), level)
         else:
-            start = _Loc(None, tuple(p.resolve() for p in search_paths))
+            start = _Loc(None, self._search(search_paths))
         target = self._resolve(start, parts, (), "")
         return target.file if isinstance(target, _WholeModule) else None
 
@@ -262,13 +262,13 @@ class Fingerprinter:
     # -- files -----------------------------------------------------------------------------------------
 
     def _state(self, path: Path) -> _FileState:
+        cached = self._files.get(path)
+        if cached is not None and cached.sig == _signature(path):
+            return cached
         rel = self._rel(path)
         try:
             stat = path.stat()
             sig = (stat.st_mtime_ns, stat.st_size)
-            cached = self._files.get(path)
-            if cached is not None and cached.sig == sig:
-                return cached
             data = path.read_bytes()
         except OSError as exc:
             raise ConfigError(f"cannot read {rel}: {exc.strerror}", file=rel,
@@ -286,6 +286,16 @@ class Fingerprinter:
                               hint="stage code must be UTF-8 (or declare its encoding)") from exc
         state = self._files[path] = _FileState(sig, rel, source)
         return state
+
+    def _resolve_path(self, path: Path) -> Path:
+        # Resolving costs a syscall per path component, and the same few paths come up for every stage.
+        resolved = self._resolved.get(path)
+        if resolved is None:
+            resolved = self._resolved[path] = path.resolve()
+        return resolved
+
+    def _search(self, search_paths: Sequence[Path]) -> _Search:
+        return tuple(self._resolve_path(path) for path in search_paths)
 
     def _rel(self, path: Path) -> str:
         try:
