@@ -11,9 +11,11 @@ Two cases, each the median of several timed passes after one warm-up pass:
 A "read only" row (open/read/close, no hash) shows how much of the files case is I/O overhead.
 Throughput is MB/s with MB = 10^6 bytes. Needs `xxhash` and `blake3` installed (rows say so otherwise).
 """
+
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import os
 import pathlib
@@ -26,7 +28,7 @@ from typing import Any, Protocol
 
 
 class Hasher(Protocol):
-    def update(self, data: bytes, /) -> Any: ...
+    def update(self, data: bytes | memoryview, /) -> Any: ...
 
     def digest(self) -> bytes: ...
 
@@ -56,14 +58,20 @@ def algorithms(blake3_threads: bool) -> dict[str, Callable[[], Hasher] | str]:
     return algos
 
 
-def time_passes(fn: Callable[[], object], passes: int) -> list[float]:
-    fn()  # warm-up
-    out = []
-    for _ in range(passes):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
+def interleaved(cases: dict[str, Callable[[], object]], passes: int) -> dict[str, list[float]]:
+    """Time every case once per pass, round-robin (so machine drift hits all cases alike); pass 0 is warm-up."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for i in range(passes + 1):
+        for name, fn in cases.items():
+            t0 = time.perf_counter()
+            fn()
+            if i:
+                times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def cell(nbytes: int, t: list[float]) -> str:
+    return f"{mbps(nbytes, statistics.median(t)):,.0f} ({mbps(nbytes, max(t)):,.0f}–{mbps(nbytes, min(t)):,.0f})"
 
 
 def hash_buffer(ctor: Callable[[], Hasher], buf: memoryview) -> bytes:
@@ -78,6 +86,14 @@ def hash_file(ctor: Callable[[], Hasher], path: str) -> bytes:
         while chunk := f.read(CHUNK):
             h.update(chunk)
     return h.digest()
+
+
+def hash_all(ctor: Callable[[], Hasher], paths: list[str]) -> list[bytes]:
+    return [hash_file(ctor, p) for p in paths]
+
+
+def read_all(paths: list[str]) -> list[int]:
+    return [read_file(p) for p in paths]
 
 
 def read_file(path: str) -> int:
@@ -114,42 +130,47 @@ def main() -> None:
     ap.add_argument("--out", type=pathlib.Path, help="also write the table here")
     args = ap.parse_args()
 
+    load = "/".join(f"{x:.2f}" for x in os.getloadavg())
     algos = algorithms(not args.no_blake3_threads)
     buf = memoryview(os.urandom(args.buffer_mib << 20))
     file_size = args.file_kib << 10
 
-    rows: list[tuple[str, str, str, str, str]] = []
+    ctors = {name: c for name, c in algos.items() if not isinstance(c, str)}
+    buf_times = interleaved({name: functools.partial(hash_buffer, c, buf) for name, c in ctors.items()}, args.passes)
     with tempfile.TemporaryDirectory(prefix="hash-speed-", dir=args.dir) as tmp:
         paths = make_files(pathlib.Path(tmp), args.files, file_size)
-        total_files = len(paths) * file_size
+        os.sync()  # no writeback of the new files during the timed passes
+        file_cases: dict[str, Callable[[], object]] = {"read only (no hash)": functools.partial(read_all, paths)}
+        for name, c in ctors.items():
+            if "max_threads" not in name:  # a 4 KiB file is one blake3 chunk: threads cannot help
+                file_cases[name] = functools.partial(hash_all, c, paths)
+        file_times = interleaved(file_cases, args.passes)
+    total_files = len(paths) * file_size
 
-        def files_row(name: str, fn: Callable[[], object]) -> tuple[str, str]:
-            t = time_passes(fn, args.passes)
-            med = statistics.median(t)
-            return (f"{mbps(total_files, med):,.0f} ({mbps(total_files, max(t)):,.0f}–{mbps(total_files, min(t)):,.0f})",
-                    f"{med / len(paths) * 1e6:.1f}")
+    def files_cells(name: str) -> tuple[str, str]:
+        if name not in file_times:
+            return "(as blake3: a 4 KiB file is one chunk)", ""
+        t = file_times[name]
+        return cell(total_files, t), f"{statistics.median(t) / len(paths) * 1e6:.1f}"
 
-        rd = files_row("read", lambda: [read_file(p) for p in paths])
-        rows.append(("read only (no hash)", "—", "—", *rd))
-        for name, ctor in algos.items():
-            if isinstance(ctor, str):
-                rows.append((name, ctor, "", "", ""))
-                continue
-            digest_bits = str(len(hash_buffer(ctor, buf[:16])) * 8)
-            tb = time_passes(lambda c=ctor: hash_buffer(c, buf), args.passes)
-            med = statistics.median(tb)
-            buf_cell = f"{mbps(len(buf), med):,.0f} ({mbps(len(buf), max(tb)):,.0f}–{mbps(len(buf), min(tb)):,.0f})"
-            if "max_threads" in name:
-                rows.append((name, digest_bits, buf_cell, "(same as blake3: files are one chunk)", ""))
-                continue
-            rows.append((name, digest_bits, buf_cell, *files_row(name, lambda c=ctor: [hash_file(c, p) for p in paths])))
+    rows: list[tuple[str, str, str, str, str]] = [
+        ("read only (no hash)", "—", "—", *files_cells("read only (no hash)"))
+    ]
+    for name, c_or_why in algos.items():
+        if isinstance(c_or_why, str):
+            rows.append((name, c_or_why, "", "", ""))
+        else:
+            bits = str(len(hash_buffer(c_or_why, buf[:16])) * 8)
+            rows.append((name, bits, cell(len(buf), buf_times[name]), *files_cells(name)))
 
     head = (
-        f"Hash throughput, MB/s (10^6 B/s), median of {args.passes} passes after 1 warm-up (min–max in brackets); "
-        f"buffer = {args.buffer_mib} MiB in memory, files = {args.files:,} × {args.file_kib} KiB in the page cache "
-        f"(open/read/hash/close each). Python {platform.python_version()}, {os.cpu_count()} CPUs.\n\n"
-        f"| algorithm | digest bits | {args.buffer_mib} MiB buffer MB/s | {args.files:,} × {args.file_kib} KiB files MB/s "
-        "| µs per file |\n|---|---:|---:|---:|---:|\n"
+        f"Hash throughput, MB/s (10^6 B/s), median of {args.passes} passes after 1 warm-up "
+        f"(min–max in brackets); buffer = {args.buffer_mib} MiB in memory, files = {args.files:,} × "
+        f"{args.file_kib} KiB in the page cache (open/read/hash/close each). "
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, load average {load}.\n\n"
+        f"| algorithm | digest bits | {args.buffer_mib} MiB buffer MB/s "
+        f"| {args.files:,} × {args.file_kib} KiB files MB/s | µs per file |\n"
+        "|---|---:|---:|---:|---:|\n"
     )
     table = head + "\n".join(f"| {' | '.join(r)} |" for r in rows) + "\n"
     print(table)

@@ -25,6 +25,7 @@ BENCH_TIMER environment variable) hands timing to an external whole-process time
 `CMD -n RUNS --warmup N --timeout S [--vs 'B'] -- COMMAND...` and expected to print rows
 `A wall s MIN MEDIAN MAX` (and `B ...`, `A/B wall ...` with --vs) and `A exit 0 (k of k)`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,6 +37,7 @@ import os
 import pathlib
 import platform
 import re
+import resource
 import shlex
 import shutil
 import statistics
@@ -142,7 +144,8 @@ def write_scripts(wl: Workload, manifest: dict[str, Any]) -> None:
     outputs = sorted(manifest["outputs"].values())
     rm_outs = " \\\n  ".join(q(p) for p in outputs)
     wl.reset_sh.write_text(
-        f"# cold reset of {wl.name}: no .pivot/, __pycache__, .pivotignore or output left; `pivot init`; then exec \"$@\"\n"
+        f"# cold reset of {wl.name}: no .pivot/, __pycache__, .pivotignore or output left;\n"
+        '# `pivot init`; then exec "$@"\n'
         f"cd {q(str(wl.root))} || exit 1\n"
         "find . -name .pivot -type d -prune -exec rm -rf {} + || exit 1\n"
         "find . -name __pycache__ -type d -prune -exec rm -rf {} + || exit 1\n"
@@ -152,16 +155,14 @@ def write_scripts(wl: Workload, manifest: dict[str, Any]) -> None:
         f"{q(wl.exe)} init >/dev/null || exit 1\n"
         'exec "$@"\n'
     )
-    edit = f"printf 'edit\\n' >> {{}} || exit 1\n"
+    edit = "printf 'edit\\n' >> {} || exit 1\n"
     wl.edit_sh.write_text(
-        f"# edit case of {wl.name}: append a line to the manifest's edit_path, then exec \"$@\"\n"
+        f'# edit case of {wl.name}: append a line to the manifest\'s edit_path, then exec "$@"\n'
         f"cd {q(str(wl.root))} || exit 1\n" + edit.format(q(manifest["edit_path"])) + 'exec "$@"\n'
     )
     wl.edit_dry_sh.write_text(
         "# the edit script's own cost, on a scratch file (timed alone and subtracted)\n"
-        f"cd {q(str(wl.root))} || exit 1\n"
-        + edit.format(q(str(wl.scripts / f"{wl.name}-scratch.txt")))
-        + 'exec "$@"\n'
+        f"cd {q(str(wl.root))} || exit 1\n" + edit.format(q(str(wl.scripts / f"{wl.name}-scratch.txt"))) + 'exec "$@"\n'
     )
 
 
@@ -192,6 +193,7 @@ class Stats:
     median: float
     max: float
     runs: int
+    cpu: float | None = None  # median user + sys seconds of the processes waited for (None for ratios)
 
 
 @dataclasses.dataclass
@@ -204,8 +206,15 @@ class Measurement:
 class Timer:
     name = "builtin"
 
-    def measure(self, cmd: Sequence[str], cwd: pathlib.Path, runs: int, warmup: int, timeout: float,
-                vs: Sequence[str] | None = None) -> Measurement:
+    def measure(
+        self,
+        cmd: Sequence[str],
+        cwd: pathlib.Path,
+        runs: int,
+        warmup: int,
+        timeout: float,
+        vs: Sequence[str] | None = None,
+    ) -> Measurement:
         raise NotImplementedError
 
 
@@ -215,20 +224,36 @@ class BuiltinTimer(Timer):
     name = "builtin (perf_counter)"
 
     @staticmethod
-    def _once(cmd: Sequence[str], cwd: pathlib.Path, deadline: float) -> float:
+    def _once(cmd: Sequence[str], cwd: pathlib.Path, deadline: float) -> tuple[float, float]:
+        """(wall, cpu) seconds of one run."""
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        proc = subprocess.run(list(cmd), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=max(1.0, deadline - time.monotonic()))
+        proc = subprocess.run(
+            list(cmd),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=max(1.0, deadline - time.monotonic()),
+        )
         wall = time.perf_counter() - t0
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
             raise BenchError(f"exit {proc.returncode} from {shlex.join(cmd)}")
-        return wall
+        return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
-    def measure(self, cmd: Sequence[str], cwd: pathlib.Path, runs: int, warmup: int, timeout: float,
-                vs: Sequence[str] | None = None) -> Measurement:
+    def measure(
+        self,
+        cmd: Sequence[str],
+        cwd: pathlib.Path,
+        runs: int,
+        warmup: int,
+        timeout: float,
+        vs: Sequence[str] | None = None,
+    ) -> Measurement:
         deadline = time.monotonic() + timeout
-        a: list[float] = []
-        b: list[float] = []
+        a: list[tuple[float, float]] = []
+        b: list[tuple[float, float]] = []
         try:
             for i in range(warmup + runs):
                 ta = self._once(cmd, cwd, deadline)
@@ -240,18 +265,20 @@ class BuiltinTimer(Timer):
         except subprocess.TimeoutExpired as e:
             raise BenchError(f"timed out after {timeout:.0f} s: {shlex.join(cmd)}") from e
 
-        def stats(xs: list[float]) -> Stats:
-            return Stats(min(xs), statistics.median(xs), max(xs), len(xs))
+        def stats(xs: list[tuple[float, float]]) -> Stats:
+            walls = [w for w, _ in xs]
+            return Stats(min(walls), statistics.median(walls), max(walls), len(xs), statistics.median(c for _, c in xs))
 
         if vs is None:
             return Measurement(stats(a))
-        return Measurement(stats(a), stats(b), stats([x / y for x, y in zip(a, b, strict=True)]))
+        ratios = [x[0] / y[0] for x, y in zip(a, b, strict=True)]
+        return Measurement(stats(a), stats(b), Stats(min(ratios), statistics.median(ratios), max(ratios), len(ratios)))
 
 
 class ExternalTimer(Timer):
     """Hands each measurement to an external whole-process timer and parses its median rows."""
 
-    ROW = re.compile(r"^(A/B|A|B) wall(?: s)?\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s*$")
+    ROW = re.compile(r"^(A/B|A|B) (wall|cpu)(?: s)?\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s*$")
     EXIT = re.compile(r"^(A|B) exit (.*)$")
     EXIT_OK = re.compile(r"^0 \((\d+) of (\d+)\)")
 
@@ -260,8 +287,15 @@ class ExternalTimer(Timer):
         self.name = f"external ({shlex.join(argv)})"
         self.log: pathlib.Path | None = None
 
-    def measure(self, cmd: Sequence[str], cwd: pathlib.Path, runs: int, warmup: int, timeout: float,
-                vs: Sequence[str] | None = None) -> Measurement:
+    def measure(
+        self,
+        cmd: Sequence[str],
+        cwd: pathlib.Path,
+        runs: int,
+        warmup: int,
+        timeout: float,
+        vs: Sequence[str] | None = None,
+    ) -> Measurement:
         full = [*self.argv, "-n", str(runs), "--warmup", str(warmup), "--timeout", str(math.ceil(timeout))]
         if vs is not None:
             full += ["--vs", shlex.join(vs)]
@@ -271,24 +305,31 @@ class ExternalTimer(Timer):
             with self.log.open("a") as f:
                 f.write(f"$ (cd {shlex.quote(str(cwd))} && {shlex.join(full)})\n{proc.stdout}{proc.stderr}\n")
         if proc.returncode != 0:
-            raise BenchError(f"timer exit {proc.returncode} for {shlex.join(cmd)}: "
-                             f"{(proc.stderr or proc.stdout).strip()[-1500:]}")
+            raise BenchError(
+                f"timer exit {proc.returncode} for {shlex.join(cmd)}: {(proc.stderr or proc.stdout).strip()[-1500:]}"
+            )
         rows: dict[str, Stats] = {}
+        cpu: dict[str, float] = {}
         exits: dict[str, str] = {}
         for line in proc.stdout.splitlines():
             if m := self.ROW.match(line.strip()):
-                rows[m[1]] = Stats(float(m[2]), float(m[3]), float(m[4]), runs)
+                if m[2] == "wall":
+                    rows[m[1]] = Stats(float(m[3]), float(m[4]), float(m[5]), runs)
+                elif m[1] != "A/B":
+                    cpu[m[1]] = float(m[4])
             elif m := self.EXIT.match(line.strip()):
                 exits[m[1]] = m[2]
         for side in ("A", "B") if vs is not None else ("A",):
             status = exits.get(side, "(no exit line)")
             ok = self.EXIT_OK.match(status)
             if not ok or ok[1] != ok[2]:
-                raise BenchError(f"{side} did not exit 0 on every run ({status}): "
-                                 f"{shlex.join(cmd if side == 'A' else vs or [])}")
+                raise BenchError(
+                    f"{side} did not exit 0 on every run ({status}): {shlex.join(cmd if side == 'A' else vs or [])}"
+                )
             if side not in rows:
                 raise BenchError(f"no '{side} wall' row in the timer's output:\n{proc.stdout[-1500:]}")
             rows[side].runs = int(ok[2])
+            rows[side].cpu = cpu.get(side)
         return Measurement(rows["A"], rows.get("B"), rows.get("A/B"))
 
 
@@ -342,8 +383,14 @@ def correctness_pass(gen: ModuleType, res: WorkloadResult, logs: pathlib.Path) -
     run_checked([wl.exe, "verify", "--all"], wl.root, log, "verify after edit")
 
 
-def time_workload(gen: ModuleType, timer: Timer, res: WorkloadResult, runs: int, warmup: int,
-                  pair_with: Callable[[str], list[str] | None]) -> None:
+def time_workload(
+    gen: ModuleType,
+    timer: Timer,
+    res: WorkloadResult,
+    runs: int,
+    warmup: int,
+    pair_with: Callable[[str], list[str] | None],
+) -> None:
     wl = res.wl
 
     def bound(seconds: float) -> float:
@@ -357,8 +404,9 @@ def time_workload(gen: ModuleType, timer: Timer, res: WorkloadResult, runs: int,
     # order matters: reset alone destroys the state, cold rebuilds it, status/verify need it built,
     # the dry edit leaves the workspace as it was, edit dirties and rebuilds it.
     setup_cold = m(wl.setup_command("cold") or [], res.estimate["cold_setup"]).a
-    res.ops["cold"] = OpResult(m(wl.command("cold"), res.estimate["cold"] + res.estimate["cold_setup"],
-                                 pair_with("cold")), setup_cold)
+    res.ops["cold"] = OpResult(
+        m(wl.command("cold"), res.estimate["cold"] + res.estimate["cold_setup"], pair_with("cold")), setup_cold
+    )
     check_outputs(gen, wl, res.manifest)
     for op in ("status", "verify"):
         res.ops[op] = OpResult(m(wl.command(op), res.estimate[op], pair_with(op)), None)
@@ -380,12 +428,12 @@ def fmt(x: float) -> str:
 def table(results: list[WorkloadResult]) -> str:
     up = next((r for r in results if not r.wl.ours and r.error is None), None)
     lines = [
-        "| workload | operation | median s | min–max s | setup s (subtracted) | pivot-ci / upstream |",
-        "|---|---|---:|---:|---:|---:|",
+        "| workload | operation | median s | min–max s | cpu s | setup s (subtracted) | pivot-ci / upstream |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         if r.error is not None:
-            lines.append(f"| {r.wl.name} | all | FAILED | | | {r.error.splitlines()[0][:160]} |")
+            lines.append(f"| {r.wl.name} | all | FAILED | | | | {r.error.splitlines()[0][:160]} |")
             continue
         for op in OPS:
             o = r.ops[op]
@@ -395,9 +443,12 @@ def table(results: list[WorkloadResult]) -> str:
                 ratio = f"{o.net / up.ops[op].net:.2f}×"
                 if o.whole.ratio is not None:
                     ratio += f" (paired, whole commands: {o.whole.ratio.median:.2f}×)"
+            cpu = "?"
+            if o.whole.a.cpu is not None:
+                cpu = fmt(o.whole.a.cpu - ((o.setup.cpu or 0.0) if o.setup else 0.0))
             lines.append(
                 f"| {r.wl.name} | {OP_LABELS[op]} | {fmt(o.net)} | {fmt(o.whole.a.min - s)}–{fmt(o.whole.a.max - s)}"
-                f" | {fmt(o.setup.median) if o.setup else '—'} | {ratio} |"
+                f" | {cpu} | {fmt(o.setup.median) if o.setup else '—'} | {ratio} |"
             )
     return "\n".join(lines)
 
@@ -407,13 +458,19 @@ def dist_version(exe: str, dist: str) -> str:
     py = pathlib.Path(exe).resolve().parent / "python"
     if not py.exists():
         return "?"
-    proc = subprocess.run([str(py), "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(py), "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"], capture_output=True, text=True
+    )
     return proc.stdout.strip() if proc.returncode == 0 else "?"
 
 
-def header(args: argparse.Namespace, params: dict[str, int], label: str, timer: Timer,
-           workloads: list[Workload]) -> str:
+def load_avg() -> str:
+    return "/".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def header(
+    args: argparse.Namespace, params: dict[str, int], label: str, timer: Timer, workloads: list[Workload]
+) -> str:
     p = params
     out = [
         f"Workload `{label}`: {p['P']} pipelines × {p['S']} stages, {p['F']} inputs of {p['B']} bytes per pipeline "
@@ -425,34 +482,55 @@ def header(args: argparse.Namespace, params: dict[str, int], label: str, timer: 
         ver = dist_version(wl.exe, "pivot-ci" if wl.ours else "pivot")
         jobs = f", repro -j {wl.jobs}" if wl.ours and wl.jobs is not None else ""
         out.append(f"- {wl.name}: `{wl.exe}` ({'pivot-ci' if wl.ours else 'pivot'} {ver}{jobs}), in `{wl.root}`")
-    out.append("cold and edit: setup (reset + `pivot init` / the append) timed alone and subtracted; "
-               "ratio = pivot-ci median / upstream median (< 1 means pivot-ci is faster).")
+    out.append(
+        "cold and edit: setup (reset + `pivot init` / the append) timed alone and subtracted; "
+        "cpu s = median user + sys seconds of the processes waited for (setup's subtracted); "
+        "ratio = pivot-ci median / upstream median, wall (< 1 means pivot-ci is faster)."
+    )
+    out.append(f"Load average (1/5/15 min) at start: {args.load_start}, at end: {load_avg()}.")
     return "\n".join(out)
 
 
 # ---------------------------------------------------------------- main
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pivot-ci", default="pivot", metavar="PATH",
-                    help="pivot-ci's `pivot` executable (default: `pivot` on PATH)")
-    ap.add_argument("--upstream", default=DEFAULT_UPSTREAM, metavar="PATH",
-                    help=f"upstream pivot 0.5.11's `pivot` (default: {DEFAULT_UPSTREAM})")
+    ap.add_argument(
+        "--pivot-ci", default="pivot", metavar="PATH", help="pivot-ci's `pivot` executable (default: `pivot` on PATH)"
+    )
+    ap.add_argument(
+        "--upstream",
+        default=DEFAULT_UPSTREAM,
+        metavar="PATH",
+        help=f"upstream pivot 0.5.11's `pivot` (default: {DEFAULT_UPSTREAM})",
+    )
     ap.add_argument("--no-upstream", action="store_true", help="time pivot-ci only (no ratio column)")
     ap.add_argument("--no-pivot-ci", action="store_true", help="time upstream only (checks the harness)")
     ap.add_argument("--size", choices=("small", "medium", "large"), default="medium", help="default: medium")
-    for flag, what in zip("PSFB", ("pipelines", "stages per pipeline", "inputs per pipeline", "bytes per input")):
+    whats = ("pipelines", "stages per pipeline", "inputs per pipeline", "bytes per input")
+    for flag, what in zip("PSFB", whats, strict=True):
         ap.add_argument(f"-{flag}", type=int, metavar="N", help=f"override the size's {what}")
     ap.add_argument("--seed", type=int, default=0, help="gen.py seed (default 0)")
-    ap.add_argument("--workdir", type=pathlib.Path, default=DEFAULT_WORKDIR,
-                    help=f"where workloads are generated; must be outside the repo (default {DEFAULT_WORKDIR})")
+    ap.add_argument(
+        "--workdir",
+        type=pathlib.Path,
+        default=DEFAULT_WORKDIR,
+        help=f"where workloads are generated; must be outside the repo (default {DEFAULT_WORKDIR})",
+    )
     ap.add_argument("--gen", type=pathlib.Path, default=DEFAULT_GEN, help=f"gen.py (default {DEFAULT_GEN})")
     ap.add_argument("--runs", type=int, default=5, metavar="N", help="counted runs per figure (default 5)")
     ap.add_argument("--warmup", type=int, default=1, metavar="N", help="uncounted runs first (default 1)")
     ap.add_argument("-j", "--jobs", type=int, metavar="N", help="pass `-j N` to pivot-ci's repro (default: its own)")
-    ap.add_argument("--timer", default=os.environ.get("BENCH_TIMER"), metavar="CMD",
-                    help="external whole-process timer command (default: $BENCH_TIMER, else the builtin timer)")
-    ap.add_argument("--paired", action="store_true",
-                    help="also time each pivot-ci command against upstream's in turn (A B A B) for a paired ratio")
+    ap.add_argument(
+        "--timer",
+        default=os.environ.get("BENCH_TIMER"),
+        metavar="CMD",
+        help="external whole-process timer command (default: $BENCH_TIMER, else the builtin timer)",
+    )
+    ap.add_argument(
+        "--paired",
+        action="store_true",
+        help="also time each pivot-ci command against upstream's in turn (A B A B) for a paired ratio",
+    )
     ap.add_argument("--generate-only", action="store_true", help="generate workloads and scripts, time nothing")
     ap.add_argument("--out", type=pathlib.Path, help="also write the Markdown report here")
     ap.add_argument("--json", type=pathlib.Path, help="also write raw figures here as JSON")
@@ -493,6 +571,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.load_start = load_avg()
     workdir = check_workdir(args.workdir)
     gen = load_gen(args.gen)
     params = dict(gen.SIZES[args.size])
@@ -518,8 +597,10 @@ def run(args: argparse.Namespace) -> int:
     else:  # scripts still name an executable; resolve if possible
         ours_exe = shutil.which(args.pivot_ci) or args.pivot_ci
         up_exe = shutil.which(args.upstream) or args.upstream
-    workloads = [Workload(name, tool, ours_exe if ours else up_exe, ours, base / name, scripts,
-                          args.jobs if ours else None) for name, tool, ours in specs]
+    workloads = [
+        Workload(name, tool, ours_exe if ours else up_exe, ours, base / name, scripts, args.jobs if ours else None)
+        for name, tool, ours in specs
+    ]
 
     logs.mkdir(parents=True, exist_ok=True)
     results: list[WorkloadResult] = []
@@ -527,8 +608,11 @@ def run(args: argparse.Namespace) -> int:
         manifest = generate(args.gen, wl, params, args.seed)
         write_scripts(wl, manifest)
         results.append(WorkloadResult(wl, manifest))
-        print(f"generated {wl.name}: {manifest['stages']} stages, edit {manifest['edit_path']} "
-              f"(invalidates {manifest['affected_by_edit']}) in {wl.root}", file=sys.stderr)
+        print(
+            f"generated {wl.name}: {manifest['stages']} stages, edit {manifest['edit_path']} "
+            f"(invalidates {manifest['affected_by_edit']}) in {wl.root}",
+            file=sys.stderr,
+        )
     if args.generate_only:
         return 0
 
@@ -542,8 +626,10 @@ def run(args: argparse.Namespace) -> int:
     for res in results:  # correctness first: nothing is timed that has not produced the right outputs
         try:
             correctness_pass(gen, res, logs)
-            print(f"checked {res.wl.name}: outputs correct "
-                  f"(cold repro {res.estimate['cold']:.1f} s untimed)", file=sys.stderr)
+            print(
+                f"checked {res.wl.name}: outputs correct (cold repro {res.estimate['cold']:.1f} s untimed)",
+                file=sys.stderr,
+            )
         except BenchError as e:
             res.error = str(e)
             print(f"FAILED {res.wl.name}: {e}", file=sys.stderr)
@@ -555,6 +641,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.paired or not res.wl.ours or up_res is None or up_res.error is not None:
                 return None
             return in_dir(up_res.wl, up_res.wl.command(op))
+
         return vs
 
     # upstream first, so that a paired pivot-ci run finds upstream's state built
@@ -573,11 +660,34 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         args.out.write_text(report)
     if args.json:
-        raw = {r.wl.name: {"error": r.error, "exe": r.wl.exe, "ops": {
-            op: {"whole": dataclasses.asdict(o.whole), "setup": dataclasses.asdict(o.setup) if o.setup else None,
-                 "net_median": o.net} for op, o in r.ops.items()}} for r in results}
-        args.json.write_text(json.dumps({"label": label, "params": params, "runs": args.runs,
-                                         "warmup": args.warmup, "timer": timer.name, "results": raw}, indent=1))
+        raw = {
+            r.wl.name: {
+                "error": r.error,
+                "exe": r.wl.exe,
+                "ops": {
+                    op: {
+                        "whole": dataclasses.asdict(o.whole),
+                        "setup": dataclasses.asdict(o.setup) if o.setup else None,
+                        "net_median": o.net,
+                    }
+                    for op, o in r.ops.items()
+                },
+            }
+            for r in results
+        }
+        args.json.write_text(
+            json.dumps(
+                {
+                    "label": label,
+                    "params": params,
+                    "runs": args.runs,
+                    "warmup": args.warmup,
+                    "timer": timer.name,
+                    "results": raw,
+                },
+                indent=1,
+            )
+        )
     return 1 if any(r.error for r in results) else 0
 
 

@@ -11,6 +11,7 @@ from pivot_ci import project
 from pivot_ci.cli import common, selection
 from pivot_ci.cli.common import Invocation
 from pivot_ci.dag import render
+from pivot_ci.engine import checkout as engine_checkout
 from pivot_ci.engine import commit as engine_commit
 from pivot_ci.engine import status
 from pivot_ci.engine.access import StateAccess
@@ -65,34 +66,16 @@ def commit(inv: Invocation, targets: tuple[str, ...], force: bool) -> int:
 def checkout(inv: Invocation, targets: tuple[str, ...], force: bool, link: str) -> int:
     """Restore outputs recorded in lock files from the cache."""
     order = selection.order(inv, targets, upstream=False)
-    mode = cache.LinkMode(link)
-    restored = problems = 0
     with selection.locked(inv, order, "checkout"), StateAccess(inv.loaded.project) as access:
-        for sid in order:
-            st = inv.loaded.graph.stages[sid]
-            lock = access.read_lock(st)
-            if lock is None:
-                continue
-            hasher = access.hasher(st.state_dir)
-            for entry in lock["outs"]:
-                now = hasher.path(entry["path"])
-                if now == entry["hash"]:
-                    continue
-                dest = inv.loaded.project.abs(entry["path"])
-                if not access.cache.has(entry["hash"]):
-                    problems += 1
-                    inv.console.warn(f"{entry['path']}: not in the cache (run `pivot repro` or `pivot pull`)")
-                    continue
-                if now is not None and not force and not access.cache.has(now):
-                    problems += 1
-                    inv.console.warn(f"{entry['path']}: modified in the workspace; not overwritten "
-                                     "(use --force to discard the change)")
-                    continue
-                access.cache.restore(entry["hash"], dest, mode)
-                restored += 1
-                inv.console.debug(f"restored {entry['path']}")
-    inv.console.info(f"{restored} outputs restored" + (f", {problems} not restored" if problems else ""))
-    return 1 if problems else 0
+        result = engine_checkout.checkout(access, [inv.loaded.graph.stages[sid] for sid in order], force=force,
+                                          mode=cache.LinkMode(link))
+    for path in result.restored:
+        inv.console.debug(f"restored {path}")
+    for skip in result.skipped:
+        inv.console.warn(f"{skip.path}: {skip.why}")
+    inv.console.info(f"{len(result.restored)} outputs restored"
+                     + (f", {len(result.skipped)} not restored" if result.skipped else ""))
+    return 1 if result.skipped else 0
 
 
 @click.command(name="list")

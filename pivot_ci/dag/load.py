@@ -48,8 +48,8 @@ def _load_all(project: Project, files: list[Path], required: Path | None,
             if required is None and not skip_broken or path == required:
                 raise
             broken.append(BrokenPipeline(project.rel(path), exc))
-            what = "skipped (--skip-broken)" if required is None else "skipped: it cannot supply dependencies"
-            warnings.append(f"pipeline {exc}: {what}")
+            what = "skipped (--skip-broken)" if required is None else "skipped, it cannot supply dependencies"
+            warnings.append(f"pipeline file {exc.location or project.rel(path)}: {exc.message}: {what}")
     return loaded, broken, warnings
 
 

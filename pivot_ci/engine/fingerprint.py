@@ -4,16 +4,20 @@ A fingerprint hashes the normalized AST of a function plus, transitively, every 
 module-level constant it refers to. Code outside the project (stdlib, installed packages, modules not found)
 contributes only its dotted name. Module resolution follows the stage's own search paths, so two pipelines
 that each import a sibling `helpers.py` see their own file.
+
+The hashed text is the sorted set of entries `<kind>:<file relative to the project>:<name>=<hash of dump>`
+(kinds func, class, const, module), `ext:<dotted name>`, `unresolved:<name>` and `root:<file>:<qualname>`.
 """
 
 from __future__ import annotations
 
 import ast
-import dataclasses
 import difflib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import xxhash
 
@@ -23,7 +27,10 @@ from pivot_ci.errors import ConfigError
 # Code under these directories is third-party or pivot's own state, never the user's project code.
 _EXCLUDED_DIRS = frozenset({".venv", "venv", "site-packages", ".pivot", "node_modules"})
 
-_Search = tuple[Path, ...]
+# Internally files are absolute path strings: keys are hashed millions of times on big closures, and
+# hashing a str is far cheaper than hashing a Path.
+_File = str
+_Search = tuple[str, ...]
 _Signature = tuple[int, int]
 
 
@@ -31,25 +38,23 @@ _Signature = tuple[int, int]
 class _Loc:
     """A located module: its file (None for a namespace package) and where its submodules live."""
 
-    file: Path | None
+    file: _File | None
     search: _Search | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Lookup:
+class _Lookup(NamedTuple):
     """`name` (then `attrs`) in the globals of the module in `file`; `quiet`: a miss is expected."""
 
-    file: Path
+    file: _File
     name: str
     attrs: tuple[str, ...] = ()
     quiet: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class _WholeModule:
+class _WholeModule(NamedTuple):
     """A project module used as a value (`run(helpers)`): all of it counts."""
 
-    file: Path
+    file: _File
 
 
 _Key = _Lookup | _WholeModule
@@ -70,20 +75,24 @@ class _FileState:
     sig: _Signature
     rel: str
     source: pysource.ModuleSource
-    nodes: dict[tuple[_Key, _Search], _Node] = field(default_factory=dict)
+    nodes: dict[_Search, dict[_Key, _Node]] = field(default_factory=dict)
     defs: dict[str, tuple[str, tuple[pysource.Ref, ...]]] = field(default_factory=dict)
 
 
 class Fingerprinter:
-    """Fingerprints Python stage functions of one project; caches parses and results across calls."""
+    """Fingerprints Python stage functions of one project, caching parses and results across calls.
+
+    Edits to files already read are seen (parses are keyed by mtime_ns and size); files that appear or vanish
+    after a module was looked up are not, so long-lived callers (watch mode) make a new one per cycle.
+    """
 
     def __init__(self, project_root: Path) -> None:
-        self._root = project_root.resolve()
-        self._files: dict[Path, _FileState] = {}
+        self._root = str(project_root.resolve())
+        self._files: dict[_File, _FileState] = {}
         self._children: dict[tuple[_Search, str], _Loc | None] = {}
-        self._project: dict[Path, bool] = {}
-        self._memo: dict[tuple[Path, str, _Search], tuple[str, tuple[tuple[Path, _Signature], ...]]] = {}
-        self._resolved: dict[Path, Path] = {}
+        self._project: dict[_File, bool] = {}
+        self._memo: dict[tuple[_File, str, _Search], tuple[str, tuple[tuple[_File, _Signature], ...]]] = {}
+        self._resolved: dict[Path, _File] = {}
 
     def function(self, file: Path, qualname: str, search_paths: Sequence[Path]) -> str:
         """Fingerprint of function `qualname` (e.g. "train" or "Model.fit") defined in `file`."""
@@ -109,7 +118,7 @@ class Fingerprinter:
                        level: int = 0) -> Path | None:
         """File of a module if it is project code on search_paths (or relative to importer), else None."""
         parts = tuple(module.split(".")) if module else ()
-        if not all(parts):
+        if not all(part.isidentifier() for part in parts):
             return None
         if level > 0:
             if importer is None:
@@ -118,23 +127,25 @@ class Fingerprinter:
         else:
             start = _Loc(None, self._search(search_paths))
         target = self._resolve(start, parts, (), "")
-        return target.file if isinstance(target, _WholeModule) else None
+        return Path(target.file) if isinstance(target, _WholeModule) else None
 
     # -- traversal -------------------------------------------------------------------------------------
 
-    def _closure(self, root: _Key, search: _Search) -> tuple[set[str], tuple[tuple[Path, _Signature], ...]]:
-        states: dict[Path, _FileState] = {}
+    def _closure(self, root: _Key, search: _Search) -> tuple[set[str], tuple[tuple[_File, _Signature], ...]]:
+        states: dict[_File, _FileState] = {}
+        nodes_of: dict[_File, dict[_Key, _Node]] = {}
         entries: set[str] = set()
         seen = {root}
         queue = [root]
         while queue:
             key = queue.pop()
-            state = states.get(key.file)
-            if state is None:
+            nodes = nodes_of.get(key.file)
+            if nodes is None:
                 state = states[key.file] = self._state(key.file)
-            node = state.nodes.get((key, search))
+                nodes = nodes_of[key.file] = state.nodes.setdefault(search, {})
+            node = nodes.get(key)
             if node is None:
-                node = state.nodes[(key, search)] = self._build(state, key, search)
+                node = nodes[key] = self._build(states[key.file], key, search)
             entries.update(node.entries)
             for succ in node.succ:
                 if succ not in seen:
@@ -145,7 +156,7 @@ class Fingerprinter:
     def _build(self, state: _FileState, key: _Key, search: _Search) -> _Node:
         source = state.source
         if isinstance(key, _WholeModule):
-            entry = f"module:{state.rel}={pysource.dump([source.tree])}"
+            entry = f"module:{state.rel}={_text_digest(pysource.dump([source.tree]))}"
             return _Node((entry,), tuple(_Lookup(key.file, name) for name in source.names))
         bindings = source.names.get(key.name, ())
         if not bindings:
@@ -176,12 +187,12 @@ class Fingerprinter:
         entries: list[str] = []
         succ: list[_Key] = []
         for star in state.source.stars:
-            binding = dataclasses.replace(star, name=key.name)
+            binding = pysource.FromImport(star.module, star.level, key.name)
             match self._import_target(key.file, binding, key.attrs, search):
                 case str() as entry:
                     entries.append(entry)
                 case _Lookup() as lookup:
-                    succ.append(dataclasses.replace(lookup, quiet=True))
+                    succ.append(lookup._replace(quiet=True))
                 case _WholeModule() as module:
                     succ.append(module)
         return _Node(tuple(entries), tuple(succ))
@@ -194,12 +205,15 @@ class Fingerprinter:
             if isinstance(defs[0], ast.FunctionDef | ast.AsyncFunctionDef):
                 kind = "func"
             refs = tuple(dict.fromkeys(ref for stmt in defs for ref in pysource.references(stmt)))
-            cached = state.defs[name] = (f"{kind}:{state.rel}:{name}={pysource.dump(defs)}", refs)
+            # The dump enters the canonical text as its own hash, which keeps that text small when a
+            # closure spans hundreds of definitions.
+            entry = f"{kind}:{state.rel}:{name}={_text_digest(pysource.dump(defs))}"
+            cached = state.defs[name] = (entry, refs)
         return cached
 
     # -- resolution ------------------------------------------------------------------------------------
 
-    def _import_target(self, importer: Path, binding: pysource.ImportBinding, attrs: tuple[str, ...],
+    def _import_target(self, importer: _File, binding: pysource.ImportBinding, attrs: tuple[str, ...],
                        search: _Search) -> _Key | str:
         match binding:
             case pysource.ModuleImport(module=module):
@@ -233,43 +247,43 @@ class Fingerprinter:
         if key in self._children:
             return self._children[key]
         found: _Loc | None = None
-        namespace: list[Path] = []
+        namespace: list[_File] = []
         for base in search:
-            package = base / name
-            if (package / "__init__.py").is_file():
-                found = _Loc(package / "__init__.py", (package,))
+            package = os.path.join(base, name)
+            init = os.path.join(package, "__init__.py")
+            if os.path.isfile(init):
+                found = _Loc(init, (package,))
                 break
-            if (base / f"{name}.py").is_file():
-                found = _Loc(base / f"{name}.py", None)
+            if os.path.isfile(package + ".py"):
+                found = _Loc(package + ".py", None)
                 break
-            if package.is_dir():
+            if os.path.isdir(package):
                 namespace.append(package)
         if found is None and namespace:
             found = _Loc(None, tuple(namespace))
         self._children[key] = found
         return found
 
-    def _is_project(self, file: Path) -> bool:
+    def _is_project(self, file: _File) -> bool:
         known = self._project.get(file)
         if known is None:
-            try:
-                parts = file.relative_to(self._root).parts
-            except ValueError:
-                parts = (".venv",)
-            known = self._project[file] = not _EXCLUDED_DIRS.intersection(parts)
+            inside = file.startswith(self._root + os.sep)
+            parts = file[len(self._root) + 1:].split(os.sep)
+            known = self._project[file] = inside and not _EXCLUDED_DIRS.intersection(parts)
         return known
 
     # -- files -----------------------------------------------------------------------------------------
 
-    def _state(self, path: Path) -> _FileState:
+    def _state(self, path: _File) -> _FileState:
         cached = self._files.get(path)
         if cached is not None and cached.sig == _signature(path):
             return cached
         rel = self._rel(path)
         try:
-            stat = path.stat()
+            stat = os.stat(path)
             sig = (stat.st_mtime_ns, stat.st_size)
-            data = path.read_bytes()
+            with open(path, "rb") as handle:
+                data = handle.read()
         except OSError as exc:
             raise ConfigError(f"cannot read {rel}: {exc.strerror}", file=rel,
                               hint="the stage's module must be a readable file") from exc
@@ -287,23 +301,22 @@ class Fingerprinter:
         state = self._files[path] = _FileState(sig, rel, source)
         return state
 
-    def _resolve_path(self, path: Path) -> Path:
+    def _resolve_path(self, path: Path) -> _File:
         # Resolving costs a syscall per path component, and the same few paths come up for every stage.
         resolved = self._resolved.get(path)
         if resolved is None:
-            resolved = self._resolved[path] = path.resolve()
+            resolved = self._resolved[path] = str(path.resolve())
         return resolved
 
     def _search(self, search_paths: Sequence[Path]) -> _Search:
         return tuple(self._resolve_path(path) for path in search_paths)
 
-    def _rel(self, path: Path) -> str:
-        try:
-            return path.relative_to(self._root).as_posix()
-        except ValueError:
-            return path.as_posix()
+    def _rel(self, path: _File) -> str:
+        if path.startswith(self._root + os.sep):
+            return Path(path[len(self._root) + 1:]).as_posix()
+        return Path(path).as_posix()
 
-    def _root_key(self, path: Path, state: _FileState, qualname: str) -> _Key:
+    def _root_key(self, path: _File, state: _FileState, qualname: str) -> _Key:
         parts = tuple(part for part in qualname.split(".") if part != "<locals>")
         bindings = state.source.names.get(parts[0], ()) if parts and all(parts) else ()
         defs = [binding for binding in bindings if isinstance(binding, ast.stmt)]
@@ -340,23 +353,26 @@ def _did_you_mean(name: str, candidates: list[str], what: str) -> str:
     return f"did you mean {close[0]!r}? {listing}" if close else listing
 
 
-def _anchor(importer: Path, level: int) -> _Loc:
+def _anchor(importer: _File, level: int) -> _Loc:
     """The package a relative import with `level` dots starts from."""
-    package = importer.parent
+    package = os.path.dirname(importer)
     for _ in range(level - 1):
-        package = package.parent
-    init = package / "__init__.py"
-    return _Loc(init if init.is_file() else None, (package,))
+        package = os.path.dirname(package)
+    init = os.path.join(package, "__init__.py")
+    return _Loc(init if os.path.isfile(init) else None, (package,))
 
 
-def _signature(path: Path) -> _Signature | None:
+def _signature(path: _File) -> _Signature | None:
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError:
         return None
     return (stat.st_mtime_ns, stat.st_size)
 
 
-def _digest(entries: set[str]) -> str:
-    text = "\n".join(sorted(entries))
+def _text_digest(text: str) -> str:
     return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
+
+
+def _digest(entries: set[str]) -> str:
+    return _text_digest("\n".join(sorted(entries)))

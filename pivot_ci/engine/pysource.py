@@ -81,7 +81,7 @@ def dump(nodes: Sequence[ast.AST]) -> str:
 
 
 def references(node: ast.AST) -> tuple[Ref, ...]:
-    """Global names (and function-local imports) that `node` reads, in first-use order, without repeats."""
+    """Global names (and function-local imports) that `node` reads, each once."""
     # One pass records every load with the scopes it can see and every binding into its scope; loads are
     # resolved afterwards, when each scope knows all its names (Python binds a name for the whole scope).
     # A worklist, not recursion: long expressions (`a + b + ...`) nest deeper than the recursion limit.
@@ -90,22 +90,20 @@ def references(node: ast.AST) -> tuple[Ref, ...]:
     pop, push = todo.pop, todo.append
     while todo:
         current, chain = pop()
-        kind = type(current)
-        if kind is ast.Name:
-            assert isinstance(current, ast.Name)
+        if type(current) is ast.Name:
             if type(current.ctx) is ast.Load:
                 loads.append((current.id, (), chain))
             else:
                 chain[-1].names.add(current.id)
             continue
-        if kind is ast.Attribute:
-            assert isinstance(current, ast.Attribute)
+        if type(current) is ast.Attribute:
             dotted = _dotted(current)
             if dotted is None:
                 push((current.value, chain))
             else:
                 loads.append((dotted[0], dotted[1:], chain))
             continue
+        kind = type(current)
         if kind in _SPECIAL and _scan_special(current, chain, todo):
             continue
         fields = _CHILD_FIELDS.get(kind)

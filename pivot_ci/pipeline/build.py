@@ -25,11 +25,15 @@ class FileContext:
         return errors.ConfigError(message, file=self.file, line=line, hint=hint)
 
 
+_PATHS_HINT = "e.g. deps: [data.csv, ../shared/vocab.txt, images/]"
+
+
 def pipeline_name(ctx: FileContext, declared: object, line: int | None) -> str:
     if declared is None:
         return ctx.project.root.name if ctx.dir == "." else ctx.dir
     if not isinstance(declared, str) or not declared.strip():
-        raise ctx.error(f"pipeline name must be a non-empty string, got {declared!r}", line)
+        raise ctx.error(f"pipeline name must be a non-empty string, got {declared!r}", line,
+                        hint="e.g. pipeline: prep (or leave it out: the directory's path is the default)")
     return declared
 
 
@@ -38,7 +42,8 @@ def state_dir(ctx: FileContext, root: object, line: int | None) -> str:
     if root is None:
         base: str | None = ctx.dir
     elif not isinstance(root, str):
-        raise ctx.error(f"root must be a path string, got {root!r}", line)
+        raise ctx.error(f"root must be a path string, got {root!r}", line,
+                        hint='a directory relative to this file, or "/" for the shared project state dir')
     elif root.strip() == "/":
         base = "."
     else:
@@ -65,18 +70,21 @@ def resolve_paths(ctx: FileContext, where: str, values: object, line: int | None
         return ()
     items = [values] if isinstance(values, str) else values
     if not isinstance(items, list | tuple):
-        raise ctx.error(f"{where} must be a path or a list of paths, got {type(values).__name__}", line)
+        raise ctx.error(f"{where} must be a path or a list of paths, got {type(values).__name__}", line,
+                        hint=_PATHS_HINT)
     out: list[model.PathSpec] = []
     for i, item in enumerate(items):
         if not isinstance(item, str) or not item.strip():
-            raise ctx.error(f"{where}[{i}] must be a non-empty path string, got {item!r}", line)
+            raise ctx.error(f"{where}[{i}] must be a non-empty path string, got {item!r}", line,
+                            hint=_PATHS_HINT)
         rel = project.join_rel(ctx.dir, item.strip())
         if rel is None or rel == ".":
             raise ctx.error(f"{where}[{i}]: '{item}' is outside the project root" if rel is None
                             else f"{where}[{i}]: '{item}' names the project root itself", line,
                             hint="paths must stay inside the project (.. is allowed only while it does)")
         if rel.split("/")[0] == project.STATE_DIR_NAME or f"/{project.STATE_DIR_NAME}/" in f"/{rel}/":
-            raise ctx.error(f"{where}[{i}]: '{item}' is inside a {project.STATE_DIR_NAME}/ state dir", line)
+            raise ctx.error(f"{where}[{i}]: '{item}' is inside a {project.STATE_DIR_NAME}/ state dir", line,
+                            hint=f"{project.STATE_DIR_NAME}/ holds pivot's own state: name workspace files")
         is_dir = item.endswith("/") or ctx.project.abs(rel).is_dir()
         out.append(model.PathSpec(rel, is_dir))
     return tuple(out)
@@ -86,14 +94,16 @@ def check_params(ctx: FileContext, where: str, params: object, line: int | None)
     if params is None:
         return {}
     if not isinstance(params, Mapping):
-        raise ctx.error(f"{where} must be a mapping of names to values", line)
+        raise ctx.error(f"{where} must be a mapping of names to values", line, hint="e.g. params: {lr: 0.1}")
     for key in params:
         if not isinstance(key, str) or not key.isidentifier():
-            raise ctx.error(f"{where}: parameter name {key!r} is not a valid identifier", line)
+            raise ctx.error(f"{where}: parameter name {key!r} is not a valid identifier", line,
+                            hint="params arrive as keyword arguments: use names like `learning_rate`")
     try:
         json.dumps(params, sort_keys=True)
     except (TypeError, ValueError) as exc:
-        raise ctx.error(f"{where}: values must be JSON-serialisable ({exc})", line) from None
+        raise ctx.error(f"{where}: values must be JSON-serialisable ({exc})", line,
+                        hint="use strings, numbers, booleans, null, lists and mappings") from None
     return dict(params)
 
 

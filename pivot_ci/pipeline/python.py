@@ -18,6 +18,8 @@ from pivot_ci.pipeline import api, build, model
 from pivot_ci.pipeline.build import FileContext
 
 PRIVATE_PREFIX = "_pivot_pipeline_"
+_LOAD_HINT = ("run `python {file}` to see the full traceback; with --all, --skip-broken warns about a "
+              "pipeline file that fails to load instead of failing")
 
 
 def private_module_name(path: Path) -> str:
@@ -68,7 +70,8 @@ def exec_file(path: Path, project_root: Path) -> ModuleType:
 
 def _failure(ctx: FileContext, path: Path, exc: BaseException) -> errors.PivotError:
     if isinstance(exc, SyntaxError):
-        return ctx.error(f"cannot parse pipeline file: {exc.msg}", exc.lineno)
+        return ctx.error(f"cannot parse pipeline file: {exc.msg}", exc.lineno,
+                         hint="fix the Python syntax at that line")
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
     line = frames[-1].lineno if frames else None
     if isinstance(exc, ModuleNotFoundError):
@@ -78,12 +81,13 @@ def _failure(ctx: FileContext, path: Path, exc: BaseException) -> errors.PivotEr
                   "`additional_dependencies`, or use a `repo: local` hook with `language: system` "
                   "(see README, 'Use in CI')"))
     return errors.DiscoveryError(f"cannot load pipeline file: {type(exc).__name__}: {exc}",
-                                 file=ctx.file, line=line)
+                                 file=ctx.file, line=line, hint=_LOAD_HINT.format(file=ctx.file))
 
 
 def _target(ctx: FileContext, func: object, private: str) -> model.PythonTarget:
     if not callable(func):
-        raise ctx.error(f"stage function {func!r} is not callable", None)
+        raise ctx.error(f"stage function {func!r} is not callable", None,
+                        hint="decorate a function with @pipeline.stage(...)")
     qualname = getattr(func, "__qualname__", None)
     if not isinstance(qualname, str) or "<locals>" in qualname or "<lambda>" in qualname:
         raise ctx.error(f"stage function {qualname!r} must be defined at module level", None,
@@ -119,7 +123,8 @@ def load(ctx: FileContext, path: Path) -> model.PipelineSpec:
     for d in pipe.declared:
         build.check_stage_name(ctx, d.name, d.line)
         if d.name in seen:
-            raise ctx.error(f"stage '{d.name}' is declared twice (first at line {seen[d.name]})", d.line)
+            raise ctx.error(f"stage '{d.name}' is declared twice (first at line {seen[d.name]})", d.line,
+                            hint="stage names must be unique within a pipeline: rename one (name=...)")
         seen[d.name] = d.line
         where = f"stage {d.name}"
         stages.append(model.StageSpec(

@@ -15,6 +15,7 @@ Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 TOP_KEYS = ("pipeline", "root", "vars", "stages")
 STAGE_KEYS = ("cmd", "python", "deps", "outs", "metrics", "params")
 VAR_RE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}")
+_VARS_HINT = "e.g. vars: [params.yaml]"
 PY_TARGET_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)[.:]([A-Za-z_][A-Za-z0-9_]*)$")
 
 
@@ -31,21 +32,22 @@ def parse_yaml(ctx: FileContext, text: str) -> yaml.Node | None:
         raise ctx.error(f"malformed YAML: {exc.problem or exc}", line,
                         hint="fix the YAML syntax at that line") from None
     except yaml.YAMLError as exc:
-        raise ctx.error(f"malformed YAML: {exc}", None) from None
+        raise ctx.error(f"malformed YAML: {exc}", None, hint="fix the YAML syntax") from None
 
 
 def mapping_items(ctx: FileContext, node: yaml.Node, where: str) -> list[tuple[str, int, yaml.Node]]:
     """(key, line, value node) of a mapping node; duplicate keys are errors."""
     if not isinstance(node, yaml.MappingNode):
-        raise ctx.error(f"{where} must be a mapping", _line(node))
+        raise ctx.error(f"{where} must be a mapping", _line(node), hint="write `key: value` lines, indented")
     seen: dict[str, int] = {}
     items = []
     for key_node, value_node in node.value:
         key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
         if not isinstance(key, str):
-            raise ctx.error(f"{where}: keys must be strings", _line(key_node))
+            raise ctx.error(f"{where}: keys must be strings", _line(key_node), hint="quote the key")
         if key in seen:
-            raise ctx.error(f"{where}: duplicate key '{key}' (first at line {seen[key]})", _line(key_node))
+            raise ctx.error(f"{where}: duplicate key '{key}' (first at line {seen[key]})", _line(key_node),
+                            hint="YAML keeps only one of them: rename or remove one")
         seen[key] = _line(key_node)
         items.append((key, _line(key_node), value_node))
     return items
@@ -88,23 +90,25 @@ def load_vars(ctx: FileContext, node: yaml.Node) -> dict[str, Any]:
     value = _value(node)
     entries = [value] if isinstance(value, str | dict) else value
     if not isinstance(entries, list):
-        raise ctx.error("vars must be a list of files (or mappings)", _line(node))
+        raise ctx.error("vars must be a list of files (or mappings)", _line(node), hint=_VARS_HINT)
     merged: dict[str, Any] = {}
     for entry in entries:
         if isinstance(entry, dict):
             merged.update(entry)
             continue
         if not isinstance(entry, str):
-            raise ctx.error(f"vars: {entry!r} is not a file name", _line(node))
+            raise ctx.error(f"vars: {entry!r} is not a file name", _line(node), hint=_VARS_HINT)
         path = ctx.project.abs(ctx.dir) / entry
         try:
             data = yaml.load(path.read_text(), Loader=Loader)
         except OSError as exc:
-            raise ctx.error(f"vars: cannot read {entry}: {exc.strerror}", _line(node)) from None
+            raise ctx.error(f"vars: cannot read {entry}: {exc.strerror}", _line(node),
+                            hint="vars files are relative to the pipeline file's directory") from None
         except yaml.YAMLError as exc:
-            raise ctx.error(f"vars: {entry} is malformed YAML: {exc}", _line(node)) from None
+            raise ctx.error(f"vars: {entry} is malformed YAML: {exc}", _line(node),
+                            hint=f"fix the YAML syntax of {entry}") from None
         if data is not None and not isinstance(data, dict):
-            raise ctx.error(f"vars: {entry} must hold a mapping", _line(node))
+            raise ctx.error(f"vars: {entry} must hold a mapping", _line(node), hint="e.g. `lr: 0.1`")
         merged.update(data or {})
     return merged
 
@@ -125,14 +129,17 @@ def stage(ctx: FileContext, name: str, line: int, node: yaml.Node, interp: Inter
     fields = {k: (ln, interp.apply(_value(v), ln)) for k, ln, v in items}
     has_cmd, has_py = "cmd" in fields, "python" in fields
     if has_cmd == has_py:
-        raise ctx.error(f"stages.{name}: a stage needs exactly one of 'cmd' or 'python'", line)
+        raise ctx.error(f"stages.{name}: a stage needs exactly one of 'cmd' or 'python'"
+                        + (", not both" if has_cmd else ", and has neither"), line,
+                        hint="`cmd: <shell command>` or `python: module:function`")
 
     def get(key: str) -> tuple[int, Any]:
         return fields.get(key, (line, None))
 
     cmd_line, cmd = get("cmd")
     if has_cmd and (not isinstance(cmd, str) or not cmd.strip()):
-        raise ctx.error(f"stages.{name}.cmd must be a non-empty string", cmd_line)
+        raise ctx.error(f"stages.{name}.cmd must be a non-empty string", cmd_line,
+                        hint="e.g. cmd: python train.py")
     py_line, py = get("python")
     return model.StageSpec(
         name=name, pipeline=pipeline, pipeline_file=ctx.file, pipeline_dir=ctx.dir, state_dir=state_dir,
@@ -150,7 +157,8 @@ def load(ctx: FileContext, path: Path) -> model.PipelineSpec:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ctx.error(f"cannot read pipeline file: {exc}", None) from None
+        raise ctx.error(f"cannot read pipeline file: {exc}", None,
+                        hint="pipeline files must be readable UTF-8 text") from None
     root = parse_yaml(ctx, text)
     if root is None:
         raise ctx.error("empty pipeline file", 1, hint="add a `stages:` mapping")
@@ -163,7 +171,7 @@ def load(ctx: FileContext, path: Path) -> model.PipelineSpec:
     state = build.state_dir(ctx, _value(root_node) if root_node else None, root_line)
     interp = Interpolator(ctx, load_vars(ctx, top["vars"][1]) if "vars" in top else {})
     if "stages" not in top:
-        raise ctx.error("no `stages:` mapping", 1)
+        raise ctx.error("no `stages:` mapping", 1, hint="add a `stages:` mapping")
     stages_node = top["stages"][1]
     if isinstance(stages_node, yaml.ScalarNode) and stages_node.value in ("", "~", "null"):
         stage_items: list[tuple[str, int, yaml.Node]] = []
