@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
-
-import pathspec
+from typing import TYPE_CHECKING, Any
 
 from pivot_ci import errors
 from pivot_ci.project import Project
+
+if TYPE_CHECKING:
+    import pathspec
 
 PIPELINE_FILE_NAMES = ("pivot.yaml", "pivot.yml", "pipeline.py")
 SKIP_DIRS = frozenset({
@@ -51,6 +52,8 @@ def _ignore_spec(project: Project) -> pathspec.PathSpec[Any] | None:
     path = project.root / IGNORE_FILE
     if not path.is_file():
         return None
+    import pathspec  # only projects with a .pivotignore pay for the import
+
     return pathspec.GitIgnoreSpec.from_lines(path.read_text().splitlines())
 
 

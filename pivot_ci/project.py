@@ -28,11 +28,19 @@ class Project:
 
     def abs(self, rel: str) -> Path:
         """Absolute path of a project-relative POSIX path."""
-        return self.root if rel in ("", ".") else self.root / rel
+        return self.root if rel in ("", ".") else Path(self.abs_str(rel))
 
-    def rel(self, path: Path) -> str:
+    def abs_str(self, rel: str) -> str:
+        """`abs` as a string, for hot paths (pathlib costs more than the syscall it wraps)."""
+        root = str(self.root)
+        return root if rel in ("", ".") else f"{root}/{rel}"
+
+    def rel(self, path: Path | str) -> str:
         """Project-relative POSIX path of an absolute path inside the project."""
-        r = os.path.relpath(path, self.root)
+        text, root = str(path), str(self.root)
+        if text.startswith(root + "/"):
+            return text[len(root) + 1:]
+        r = os.path.relpath(text, root)
         return "." if r == "." else Path(r).as_posix()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import importlib
 import os
 import signal
 import sys
@@ -13,22 +14,37 @@ from types import FrameType
 import click
 
 from pivot_ci import __version__, errors
-from pivot_ci.cli import check_cmds, repro_cmd, workspace_cmds
+
+# command -> module: a command imports only what it needs (start-up time is most of a no-change `status`)
+COMMANDS = {
+    "init": "workspace_cmds", "commit": "workspace_cmds", "checkout": "workspace_cmds",
+    "list": "workspace_cmds", "dag": "workspace_cmds",
+    "repro": "repro_cmd", "status": "check_cmds", "verify": "check_cmds",
+}
 
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C but exiting 143."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Imports a command's module when the command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        found = importlib.import_module(f"pivot_ci.cli.{module}").COMMANDS[cmd_name]
+        return found  # type: ignore[no-any-return]
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pivot-ci")
 def cli() -> None:
     """pivot-ci: reproduce and verify projects with many pipelines."""
-
-
-for module in (workspace_cmds, repro_cmd, check_cmds):
-    for command in module.COMMANDS:
-        cli.add_command(command)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -70,4 +70,4 @@ def verify(inv: Invocation, targets: tuple[str, ...], fmt: str | None, as_json: 
     return 0 if report.passed else 1
 
 
-COMMANDS = [status, verify]
+COMMANDS = {c.name: c for c in (status, verify)}

@@ -75,4 +75,4 @@ def repro(inv: Invocation, targets: tuple[str, ...], jobs: int | None, force: bo
     return 0 if result.ok else 1
 
 
-COMMANDS = [repro]
+COMMANDS = {"repro": repro}

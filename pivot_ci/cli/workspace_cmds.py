@@ -98,4 +98,4 @@ def dag(inv: Invocation, fmt: str | None) -> int:
     return 0
 
 
-COMMANDS = [init, commit, checkout, list_, dag]
+COMMANDS = {c.name: c for c in (init, commit, checkout, list_, dag)}

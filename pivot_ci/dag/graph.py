@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import os
 import posixpath
-from pathlib import Path
 
 import networkx as nx
 
@@ -111,7 +111,7 @@ def build(project: Project, merged: Merged) -> StageGraph:
                 lo += 1
             for producer in found:
                 g.add_edge(producer, sid)
-            if not found and not Path(project.abs(dep.path)).exists():
+            if not found and not os.path.exists(project.abs_str(dep.path)):
                 missing.append(MissingDep(sid, dep.path))
     err = _cycle_error(g, merged)
     if err is not None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import posixpath
 from pathlib import Path
 
 from pivot_ci import discover, errors
+from pivot_ci import project as project_mod
 from pivot_ci.dag import graph
 from pivot_ci.pipeline import load as pipeline_load
 from pivot_ci.pipeline import merge, model
@@ -53,6 +55,37 @@ def _load_all(project: Project, files: list[Path], required: Path | None,
     return loaded, broken, warnings
 
 
+def _owner(path: str, dirs: list[str]) -> str | None:
+    """The directory of the nearest pipeline file at or above project-relative `path`."""
+    owners = [d for d in dirs if project_mod.is_within(path, d)]
+    return max(owners, key=lambda d: 0 if d == "." else d.count("/") + 1) if owners else None
+
+
+def _broken_upstream(g: graph.StageGraph, scope: frozenset[model.StageId], dirs: list[str],
+                     broken: list[BrokenPipeline]) -> errors.PivotError | None:
+    """Without --all, a dependency that no loaded stage produces but that lies in a broken pipeline's
+    directory may well be that pipeline's output: an error, rather than a check against a stale file."""
+    if not broken:
+        return None
+    by_dir = {posixpath.dirname(b.file) or ".": b for b in broken}
+    for sid in g.order:
+        if sid not in scope:
+            continue
+        st = g.stages[sid]
+        for dep in st.deps:
+            if g.producer_of(dep.path) is not None or any(p.startswith(dep.path + "/") for p in g.producers):
+                continue
+            owner = _owner(dep.path, dirs)
+            bad = by_dir.get(owner) if owner is not None else None
+            if bad is None:
+                continue
+            exc = bad.error
+            return errors.DiscoveryError(
+                f"stage '{g.display(sid)}' ({st.location}) depends on '{dep.path}', but pipeline file "
+                f"{bad.file} cannot be loaded: {exc.message}", file=exc.file, line=exc.line, hint=exc.hint)
+    return None
+
+
 def load(project: Project, cwd: Path, *, all_pipelines: bool, skip_broken: bool = False) -> Loaded:
     files = discover.find_all(project)
     current_file = None if all_pipelines else discover.find_current(project, cwd)
@@ -68,6 +101,9 @@ def load(project: Project, cwd: Path, *, all_pipelines: bool, skip_broken: bool 
         current = pipelines[0]
         own = {st.id for st in current.stages}
         scope = frozenset(own.union(*(g.upstream(sid) for sid in own)))
+        err = _broken_upstream(g, scope, [project.rel(f.parent) for f in files], broken)
+        if err is not None:
+            raise err
     for miss in g.missing_deps:
         if miss.stage in scope:
             st = g.stages[miss.stage]

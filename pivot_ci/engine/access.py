@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from pathlib import Path
 
 from pivot_ci.engine.fingerprint import Fingerprinter
 from pivot_ci.pipeline import model
 from pivot_ci.project import Project
 from pivot_ci.state import cache, hashing, lockfile, statedb, statedir
+
+RACY_NS = 2_000_000_000  # a file younger than this may change again within its mtime tick: don't memoise
+
+
+def _sig(path: str) -> list[int] | None:
+    try:
+        s = os.stat(path)
+    except OSError:
+        return None
+    return [s.st_mtime_ns, s.st_size]
 
 
 class StateAccess:
@@ -24,13 +37,18 @@ class StateAccess:
     def state_dir(self, rel: str) -> Path:
         return self.project.abs(rel)
 
-    def hasher(self, state_dir: str) -> hashing.PathHasher:
-        h = self._hashers.get(state_dir)
-        if h is None:
+    def _db(self, state_dir: str) -> statedb.StateDB:
+        db = self._dbs.get(state_dir)
+        if db is None:
             path = self.state_dir(state_dir)
             statedir.ensure(path)
             db = self._dbs[state_dir] = statedb.StateDB.open(path)
-            h = self._hashers[state_dir] = hashing.PathHasher(self.project.root, db)
+        return db
+
+    def hasher(self, state_dir: str) -> hashing.PathHasher:
+        h = self._hashers.get(state_dir)
+        if h is None:
+            h = self._hashers[state_dir] = hashing.PathHasher(self.project.root, self._db(state_dir))
         return h
 
     def lock_path(self, st: model.StageSpec) -> Path:
@@ -40,7 +58,23 @@ class StateAccess:
         return self.project.rel(self.lock_path(st))
 
     def read_lock(self, st: model.StageSpec) -> lockfile.LockData | None:
-        return lockfile.read(self.lock_path(st), self.lock_display(st))
+        """The stage's lock file, parsed through the state db's memo (YAML parsing dominates `status`)."""
+        path = self.lock_path(st)
+        try:
+            s = os.stat(path)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            return lockfile.read(path, self.lock_display(st))
+        db = self._db(st.state_dir)
+        key, sig = f"lock:{path.name}", f"{s.st_size}:{s.st_mtime_ns}:{s.st_ino}"
+        cached = db.memo_get(key, sig)
+        if cached is not None:
+            return json.loads(cached)  # type: ignore[no-any-return]
+        data = lockfile.read(path, self.lock_display(st))
+        if data is not None and time.time_ns() - s.st_mtime_ns > RACY_NS:
+            db.memo_put(key, sig, json.dumps(data))
+        return data
 
     def code(self, st: model.StageSpec) -> str | None:
         """Code fingerprint of a Python stage (None for cmd stages: the cmd text is compared)."""
@@ -48,13 +82,26 @@ class StateAccess:
             return None
         fp = self._code.get(st.id)
         if fp is None:
-            search = [self.project.abs(st.pipeline_dir), self.project.root]
-            py = st.python
-            if py.file is not None:
-                fp = self.fingerprinter.function(self.project.abs(py.file), py.qualname, search)
-            else:
-                fp = self.fingerprinter.module_function(py.module or "", py.qualname, search)
-            self._code[st.id] = fp
+            fp = self._code[st.id] = self._fingerprint(st, st.python)
+        return fp
+
+    def _fingerprint(self, st: model.StageSpec, py: model.PythonTarget) -> str:
+        search = [self.project.abs(st.pipeline_dir), self.project.root]
+        file = self.project.abs(py.file) if py.file is not None else (
+            self.fingerprinter.resolve_module(py.module or "", search))
+        if file is None:  # not project code: only its name counts
+            return self.fingerprinter.module_function(py.module or "", py.qualname, search)
+        db = self._db(st.state_dir)
+        key = f"code:{file}:{py.qualname}:{':'.join(map(str, search))}"
+        cached = db.memo_get(key, "")
+        if cached is not None:
+            fp, files = json.loads(cached)
+            if all(_sig(path) == sig for path, sig in files):
+                return str(fp)
+        fp, paths = self.fingerprinter.function_with_files(file, py.qualname, search)
+        sigs = [(p, _sig(p)) for p in paths]
+        if all(sig is not None and time.time_ns() - sig[0] > RACY_NS for _, sig in sigs):
+            db.memo_put(key, "", json.dumps([fp, sigs]))
         return fp
 
     def forget_code(self) -> None:

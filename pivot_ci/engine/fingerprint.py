@@ -107,6 +107,16 @@ class Fingerprinter:
         self._memo[(path, qualname, search)] = (digest, deps)
         return digest
 
+    def function_with_files(self, file: Path, qualname: str,
+                            search_paths: Sequence[Path]) -> tuple[str, tuple[str, ...]]:
+        """Fingerprint and the files (and search directories) it was computed from, to memoise it."""
+        digest = self.function(file, qualname, search_paths)
+        path, search = self._resolve_path(file), self._search(search_paths)
+        files = {p for p, _ in self._memo[(path, qualname, search)][1]}
+        # a file appearing in a directory could change what an import resolves to
+        dirs = {os.path.dirname(p) for p in files} | set(search)
+        return digest, tuple(sorted(files | dirs))
+
     def module_function(self, module: str, func: str, search_paths: Sequence[Path]) -> str:
         """Fingerprint of `module:func` as a pivot.yaml `python:` stage names it (module may be dotted)."""
         target = self.resolve_module(module, search_paths)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -85,7 +86,7 @@ def resolve_paths(ctx: FileContext, where: str, values: object, line: int | None
         if rel.split("/")[0] == project.STATE_DIR_NAME or f"/{project.STATE_DIR_NAME}/" in f"/{rel}/":
             raise ctx.error(f"{where}[{i}]: '{item}' is inside a {project.STATE_DIR_NAME}/ state dir", line,
                             hint=f"{project.STATE_DIR_NAME}/ holds pivot's own state: name workspace files")
-        is_dir = item.endswith("/") or ctx.project.abs(rel).is_dir()
+        is_dir = item.endswith("/") or os.path.isdir(ctx.project.abs_str(rel))
         out.append(model.PathSpec(rel, is_dir))
     return tuple(out)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
-import inspect
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -27,10 +28,18 @@ def private_module_name(path: Path) -> str:
     return PRIVATE_PREFIX + xxhash.xxh64_hexdigest(str(path.resolve()).encode())
 
 
-def _is_project_module(module: ModuleType, root: str) -> bool:
+_NOT_PROJECT: dict[str, ModuleType] = {}  # modules already seen not to be project code (the scan is hot)
+
+
+def _is_project_module(name: str, module: ModuleType, root: str) -> bool:
+    if _NOT_PROJECT.get(name) is module:
+        return False
     file = getattr(module, "__file__", None)
-    return (isinstance(file, str) and file.startswith(root)
-            and "site-packages" not in file and "/.venv/" not in file and "/venv/" not in file)
+    found = (isinstance(file, str) and file.startswith(root) and not name.startswith("pivot_ci")
+             and "site-packages" not in file and "/.venv/" not in file and "/venv/" not in file)
+    if not found:
+        _NOT_PROJECT[name] = module
+    return found
 
 
 @contextlib.contextmanager
@@ -41,7 +50,7 @@ def isolated_imports(project_root: Path, first: Path) -> Iterator[None]:
     the ones imported meanwhile are dropped from sys.modules (objects that use them keep them alive).
     """
     root = str(project_root) + "/"
-    stashed = {n: m for n, m in list(sys.modules.items()) if _is_project_module(m, root)}
+    stashed = {n: m for n, m in list(sys.modules.items()) if _is_project_module(n, m, root)}
     for n in stashed:
         del sys.modules[n]
     sys.path.insert(0, str(first))
@@ -51,7 +60,7 @@ def isolated_imports(project_root: Path, first: Path) -> Iterator[None]:
         with contextlib.suppress(ValueError):
             sys.path.remove(str(first))
         for n, m in list(sys.modules.items()):
-            if _is_project_module(m, root) or n.startswith(PRIVATE_PREFIX):
+            if n.startswith(PRIVATE_PREFIX) or _is_project_module(n, m, root):
                 del sys.modules[n]
         sys.modules.update(stashed)
 
@@ -84,6 +93,16 @@ def _failure(ctx: FileContext, path: Path, exc: BaseException) -> errors.PivotEr
                                  file=ctx.file, line=line, hint=_LOAD_HINT.format(file=ctx.file))
 
 
+@functools.lru_cache(maxsize=1024)
+def _resolved_source(filename: str) -> Path | None:
+    return Path(filename).resolve() if os.path.isfile(filename) else None
+
+
+def _project_file(ctx: FileContext, filename: str) -> str | None:
+    src = _resolved_source(filename)
+    return ctx.project.rel(src) if src is not None and src.is_relative_to(ctx.project.root) else None
+
+
 def _target(ctx: FileContext, func: object, private: str) -> model.PythonTarget:
     if not callable(func):
         raise ctx.error(f"stage function {func!r} is not callable", None,
@@ -93,15 +112,8 @@ def _target(ctx: FileContext, func: object, private: str) -> model.PythonTarget:
         raise ctx.error(f"stage function {qualname!r} must be defined at module level", None,
                         hint="lambdas and nested functions cannot be run in a worker")
     module = getattr(func, "__module__", None)
-    try:
-        source = inspect.getsourcefile(func)
-    except TypeError:
-        source = None
-    file = None
-    if source is not None:
-        src = Path(source).resolve()
-        if src.is_relative_to(ctx.project.root):
-            file = ctx.project.rel(src)
+    code = getattr(func, "__code__", None)  # cheaper than inspect.getsourcefile, called for every stage
+    file = _project_file(ctx, code.co_filename) if code is not None else None
     return model.PythonTarget(qualname=qualname, module=None if module == private else module, file=file)
 
 

@@ -1,4 +1,9 @@
-"""File-hash memo: (path, size, mtime_ns, inode) -> hash, in one SQLite db per state dir."""
+"""Memos in one SQLite db per state dir: file hashes by (path, size, mtime_ns, inode), and derived values.
+
+`file_hash` maps a file's stat to its content hash. `memo` maps a key to a value valid while a signature
+the caller computes still matches (parsed lock files, code fingerprints). Both are only memos: losing the
+db costs re-computation, never correctness.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ _DAMAGED = frozenset({1, 11, 26})  # SQLITE_ERROR, SQLITE_CORRUPT, SQLITE_NOTADB
 _SIDECARS = ("", "-wal", "-shm")
 
 _Row = tuple[int, int, int, str]  # size, mtime_ns, inode, hash
+_Memo = tuple[str, str]  # signature, value
 
 
 def _primary_code(exc: sqlite3.Error) -> int | None:
@@ -36,6 +42,8 @@ class StateDB:
         self._conn: sqlite3.Connection | None = None
         self._rows: dict[str, _Row] | None = None
         self._pending: dict[str, _Row] = {}
+        self._memos: dict[str, _Memo] | None = None
+        self._pending_memos: dict[str, _Memo] = {}
         self._disabled = False
         self._lock = threading.Lock()
 
@@ -67,14 +75,29 @@ class StateDB:
             if self._rows is not None:
                 self._rows[rel] = row
 
+    def memo_get(self, key: str, sig: str) -> str | None:
+        """The value stored for `key` if it was stored with signature `sig`."""
+        memos = self._memos if self._memos is not None else self._load_memos()
+        found = memos.get(key)
+        return found[1] if found is not None and found[0] == sig else None
+
+    def memo_put(self, key: str, sig: str, value: str) -> None:
+        """Remember `value` for `key` while `sig` holds; written at the next flush()."""
+        with self._lock:
+            self._pending_memos[key] = (sig, value)
+            if self._memos is not None:
+                self._memos[key] = (sig, value)
+
     def flush(self) -> None:
         """Write all recorded rows in one transaction."""
         with self._lock:
-            if not self._pending:
+            if not self._pending and not self._pending_memos:
                 return
             pending, self._pending = self._pending, {}
+            memos, self._pending_memos = self._pending_memos, {}
             rows = [(p, *r) for p, r in pending.items()]
-            self._run(lambda conn: self._write(conn, rows), "write")
+            memo_rows = [(k, *v) for k, v in memos.items()]
+            self._run(lambda conn: self._write(conn, rows, memo_rows), "write")
 
     def close(self) -> None:
         """Flush and close the connection."""
@@ -85,10 +108,12 @@ class StateDB:
                 self._conn = None
 
     @staticmethod
-    def _write(conn: sqlite3.Connection, rows: list[tuple[str, int, int, int, str]]) -> None:
+    def _write(conn: sqlite3.Connection, rows: list[tuple[str, int, int, int, str]],
+               memo_rows: list[tuple[str, str, str]]) -> None:
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.executemany("INSERT OR REPLACE INTO file_hash VALUES (?, ?, ?, ?, ?)", rows)
+            conn.executemany("INSERT OR REPLACE INTO memo VALUES (?, ?, ?)", memo_rows)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -108,6 +133,20 @@ class StateDB:
                 rows.update(self._pending)
                 self._rows = rows
             return self._rows
+
+    def _load_memos(self) -> dict[str, _Memo]:
+        with self._lock:
+            if self._memos is None:
+                memos: dict[str, _Memo] = {}
+
+                def select(conn: sqlite3.Connection) -> None:
+                    memos.clear()
+                    memos.update((k, (s, v)) for k, s, v in conn.execute("SELECT key, sig, value FROM memo"))
+
+                self._run(select, "read")
+                memos.update(self._pending_memos)
+                self._memos = memos
+            return self._memos
 
     def _run(self, action: Callable[[sqlite3.Connection], None], what: str) -> None:
         # The db is only a memo: damage or contention degrades to re-hashing, never to a failed run.
@@ -138,6 +177,7 @@ class StateDB:
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("CREATE TABLE IF NOT EXISTS file_hash (path TEXT PRIMARY KEY, size INT,"
                              " mtime_ns INT, inode INT, hash TEXT)")
+                conn.execute("CREATE TABLE IF NOT EXISTS memo (key TEXT PRIMARY KEY, sig TEXT, value TEXT)")
             except BaseException:
                 conn.close()
                 raise
