@@ -9,6 +9,7 @@ import signal
 import sys
 import tempfile
 import traceback
+import warnings
 from types import FrameType
 
 import click
@@ -60,8 +61,14 @@ def _crash_report(exc: BaseException) -> str:
     return path
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: object = None, line: str | None = None) -> None:
+    click.echo(f"Warning: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
+    warnings.showwarning = _show_warning
     try:
         code = cli.main(args=argv, prog_name="pivot", standalone_mode=False)
     except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt (and our Terminated) into Abort

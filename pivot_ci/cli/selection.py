@@ -11,7 +11,7 @@ from pivot_ci.dag import select
 from pivot_ci.pipeline import model
 from pivot_ci.state import fsutil, statedir
 
-LOCK_NAME = "repro.lock"
+LOCK_NAME = "tmp/lock"
 
 
 def order(inv: Invocation, targets: tuple[str, ...], *, upstream: bool = True) -> list[model.StageId]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from pivot_ci import errors
 from pivot_ci.pipeline import build, model
 from pivot_ci.pipeline.build import FileContext
 
@@ -23,16 +24,42 @@ def _line(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
 
 
+def yaml_problem(exc: yaml.YAMLError, text: str) -> tuple[str, int | None]:
+    """A one-line description of a YAML error and the line it is at (str(exc) spans several lines)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        return exc.problem or exc.context or "invalid YAML", None if mark is None else int(mark.line) + 1
+    if isinstance(exc, yaml.reader.ReaderError):
+        # libyaml reports a byte offset, the pure-Python reader a character offset
+        if Loader is yaml.SafeLoader:
+            line = text.count("\n", 0, exc.position) + 1
+        else:
+            line = text.encode("utf-8").count(b"\n", 0, exc.position) + 1
+        what = f"unacceptable character #x{exc.character:04x}" if isinstance(exc.character, int) else "bad input"
+        return f"{what}: {exc.reason}", line
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__, None
+
+
 def parse_yaml(ctx: FileContext, text: str) -> yaml.Node | None:
     try:
         return yaml.compose(text, Loader=Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise ctx.error(f"malformed YAML: {exc.problem or exc}", line,
-                        hint="fix the YAML syntax at that line") from None
     except yaml.YAMLError as exc:
-        raise ctx.error(f"malformed YAML: {exc}", None, hint="fix the YAML syntax") from None
+        problem, line = yaml_problem(exc, text)
+        raise ctx.error(f"malformed YAML: {problem}", line,
+                        hint="fix the YAML syntax at that line" if line else "fix the YAML syntax") from None
+
+
+def read_text(ctx: FileContext, path: Path, what: str) -> str:
+    """A UTF-8 file's text; errors name the file and, for bad bytes, the line."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ctx.error(f"cannot read {what}: {exc.strerror or exc}", None) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ctx.error(f"{what} is not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
+                        data.count(b"\n", 0, exc.start) + 1, hint="save the file as UTF-8") from None
 
 
 def mapping_items(ctx: FileContext, node: yaml.Node, where: str) -> list[tuple[str, int, yaml.Node]]:
@@ -100,13 +127,18 @@ def load_vars(ctx: FileContext, node: yaml.Node) -> dict[str, Any]:
             raise ctx.error(f"vars: {entry!r} is not a file name", _line(node), hint=_VARS_HINT)
         path = ctx.project.abs(ctx.dir) / entry
         try:
-            data = yaml.load(path.read_text(), Loader=Loader)
-        except OSError as exc:
-            raise ctx.error(f"vars: cannot read {entry}: {exc.strerror}", _line(node),
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ctx.error(f"vars: cannot read {entry}: {why}", _line(node),
                             hint="vars files are relative to the pipeline file's directory") from None
+        try:
+            data = yaml.load(text, Loader=Loader)
         except yaml.YAMLError as exc:
-            raise ctx.error(f"vars: {entry} is malformed YAML: {exc}", _line(node),
-                            hint=f"fix the YAML syntax of {entry}") from None
+            problem, line = yaml_problem(exc, text)
+            raise errors.ConfigError(
+                f"vars file {entry} (listed at {ctx.file}:{_line(node)}): malformed YAML: {problem}",
+                file=ctx.project.rel(path), line=line, hint="fix the YAML syntax at that line") from None
         if data is not None and not isinstance(data, dict):
             raise ctx.error(f"vars: {entry} must hold a mapping", _line(node), hint="e.g. `lr: 0.1`")
         merged.update(data or {})
@@ -154,11 +186,7 @@ def stage(ctx: FileContext, name: str, line: int, node: yaml.Node, interp: Inter
 
 
 def load(ctx: FileContext, path: Path) -> model.PipelineSpec:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ctx.error(f"cannot read pipeline file: {exc}", None,
-                        hint="pipeline files must be readable UTF-8 text") from None
+    text = read_text(ctx, path, "pipeline file")
     root = parse_yaml(ctx, text)
     if root is None:
         raise ctx.error("empty pipeline file", 1, hint="add a `stages:` mapping")

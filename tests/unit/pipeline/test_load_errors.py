@@ -49,6 +49,7 @@ def _load_error(proj: Project, rel: str, text: str) -> errors.PivotError:
     ("pipeline: p\n", 1, "no `stages:` mapping"),
     ("", 1, "empty pipeline file"),
     ("stages:\n  a:\n    cmd: echo\n\tdeps: []\n", 4, "malformed YAML"),
+    ("stages:\n  a:\n    cmd: 'caf\u00e9'\n    deps: [a\x00]\n", 4, "unacceptable character #x0000"),
     ("stages:\n  -x:\n    cmd: echo\n", 2, "invalid stage name '-x'"),
 ])
 def test_yaml_errors_are_located(proj: Project, text: str, line: int, words: str) -> None:
@@ -56,6 +57,27 @@ def test_yaml_errors_are_located(proj: Project, text: str, line: int, words: str
     assert isinstance(err, errors.ConfigError)
     assert words in err.message
     assert err.line == line
+
+
+def test_non_utf8_pipeline_file_names_the_line(proj: Project) -> None:
+    (proj.root / "p").mkdir()
+    (proj.root / "p/pivot.yaml").write_bytes(b"stages:\n  a:\n    cmd: echo \xff\n")
+    with pytest.raises(errors.ConfigError) as info:
+        load.load_file(proj, proj.root / "p/pivot.yaml")
+    assert str(info.value) == "pipeline file is not UTF-8 text: byte 0xff cannot be decoded (p/pivot.yaml:3)"
+
+
+def test_malformed_vars_file_points_at_its_own_line(proj: Project) -> None:
+    (proj.root / "p").mkdir()
+    (proj.root / "p/params.yaml").write_text("a: [1\nb: 2\n")
+    path = proj.root / "p/pivot.yaml"
+    path.write_text("stages: {}\nvars: [params.yaml]\n")
+    with pytest.raises(errors.ConfigError) as info:
+        load.load_file(proj, path)
+    err = info.value
+    assert (err.file, err.line) == ("p/params.yaml", 2)
+    assert err.message.startswith("vars file params.yaml (listed at p/pivot.yaml:2): malformed YAML: ")
+    assert "\n" not in err.message
 
 
 def test_vars_file_that_is_not_a_mapping(proj: Project) -> None:
