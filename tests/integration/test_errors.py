@@ -173,11 +173,12 @@ def test_collision_is_a_load_error_from_inside_either_pipeline(project: Project,
 
 def test_cycle_message_lists_the_cycle_in_order(project: Project) -> None:
     _cycle(project)
-    what, _ = _error(project.run("status", "--all"))
+    out = project.run("status", "--all")
+    what, _ = _error(out)
     chain = re.findall(r"(\w+) \(([ab]/pivot\.yaml:\d+)\)", what)
     assert len(chain) == 3 and chain[0] == chain[-1], what
     assert {c[0] for c in chain} == {"first", "second"}
-    assert "a stage cannot depend" in project.run("status", "--all").stderr
+    assert "a stage cannot depend" in _hint(out)
 
 
 def test_cycle_inside_one_pipeline_names_its_stages(project: Project) -> None:
@@ -310,6 +311,29 @@ def test_without_all_a_healthy_pipeline_works_next_to_a_broken_one(project: Proj
     assert "make_one" in project.run("list", cwd="one").ok().stdout
 
 
+def test_without_all_a_pipeline_reading_from_a_broken_one_fails(project: Project) -> None:
+    _three(project)
+    project.write("four/pivot.yaml", """
+        stages:
+          use_two:
+            cmd: python ../tools/copy.py ../two/out.txt out.txt
+            deps: [../two/out.txt]
+            outs: [out.txt]
+        """)
+    project.run("repro", "--all").ok()
+    project.run("verify", cwd="four").ok()
+    file, text, where, words = BROKEN["bad_yaml"]
+    (project.root / file).write_text(text)
+    # two/out.txt is still on disk, but the stage that made it can no longer be checked: never green
+    for command in ("status", "verify", "repro"):
+        out = project.run(command, cwd="four")
+        what, at = _error(out)
+        assert at == where, out
+        assert "stage 'use_two' (four/pivot.yaml:2) depends on 'two/out.txt'" in what, out
+        assert file in what and words in what, out
+    project.run("verify", cwd="one").ok()  # one reads nothing of two's
+
+
 @pytest.mark.parametrize("case", list(BROKEN))
 def test_running_inside_the_broken_pipeline_fails(project: Project, case: str) -> None:
     file, where, words = _break(project, case)
@@ -350,6 +374,17 @@ def test_malformed_yaml_bad_indentation_names_the_line(project: Project) -> None
         """)
     assert where == "p/pivot.yaml:4"
     assert what.startswith("malformed YAML: ")
+
+
+def test_control_character_names_the_line_in_one_line(project: Project) -> None:
+    what, where, _ = _yaml_error(project, """
+        stages:
+          build:
+            cmd: echo hi
+            deps: [in\x00.txt]
+        """)
+    assert where == "p/pivot.yaml:4"
+    assert what == "malformed YAML: unacceptable character #x0000: control characters are not allowed"
 
 
 def test_unknown_top_level_key_suggests_and_lists_valid_keys(project: Project) -> None:
@@ -575,8 +610,10 @@ def test_corrupt_lock_file_is_an_error_and_is_left_alone(project: Project) -> No
     lock = project.root / "p/.pivot/stages/build.lock"
     garbage = b"cmd: [this is not\n  : a lock: file\n"
     lock.write_bytes(garbage)
-    for args in (("status",), ("status", "--all"), ("verify", "--all", "--json")):
-        out = project.run(*args, cwd="p" if args == ("status",) else ".")
+    runs = [("p", ("status",)), (".", ("status", "--all")), (".", ("verify", "--all", "--json")),
+            ("p", ("repro",)), ("p", ("commit",)), ("p", ("checkout",))]
+    for cwd, args in runs:
+        out = project.run(*args, cwd=cwd)
         what, where = _error(out)
         assert where == "p/.pivot/stages/build.lock:2", out
         assert what.startswith("malformed lock file: "), out
