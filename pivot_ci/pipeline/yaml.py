@@ -8,11 +8,11 @@ from typing import Any
 
 import yaml
 
-from pivot_ci import errors
+from pivot_ci import errors, yamlutil
 from pivot_ci.pipeline import build, model
 from pivot_ci.pipeline.build import FileContext
 
-Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+Loader = yamlutil.Loader
 TOP_KEYS = ("pipeline", "root", "vars", "stages")
 STAGE_KEYS = ("cmd", "python", "deps", "outs", "metrics", "params")
 VAR_RE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}")
@@ -24,27 +24,11 @@ def _line(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
 
 
-def yaml_problem(exc: yaml.YAMLError, text: str) -> tuple[str, int | None]:
-    """A one-line description of a YAML error and the line it is at (str(exc) spans several lines)."""
-    if isinstance(exc, yaml.MarkedYAMLError):
-        mark = exc.problem_mark or exc.context_mark
-        return exc.problem or exc.context or "invalid YAML", None if mark is None else int(mark.line) + 1
-    if isinstance(exc, yaml.reader.ReaderError):
-        # libyaml reports a byte offset, the pure-Python reader a character offset
-        if Loader is yaml.SafeLoader:
-            line = text.count("\n", 0, exc.position) + 1
-        else:
-            line = text.encode("utf-8").count(b"\n", 0, exc.position) + 1
-        what = f"unacceptable character #x{exc.character:04x}" if isinstance(exc.character, int) else "bad input"
-        return f"{what}: {exc.reason}", line
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__, None
-
-
 def parse_yaml(ctx: FileContext, text: str) -> yaml.Node | None:
     try:
         return yaml.compose(text, Loader=Loader)
     except yaml.YAMLError as exc:
-        problem, line = yaml_problem(exc, text)
+        problem, line = yamlutil.problem(exc, text)
         raise ctx.error(f"malformed YAML: {problem}", line,
                         hint="fix the YAML syntax at that line" if line else "fix the YAML syntax") from None
 
@@ -135,7 +119,7 @@ def load_vars(ctx: FileContext, node: yaml.Node) -> dict[str, Any]:
         try:
             data = yaml.load(text, Loader=Loader)
         except yaml.YAMLError as exc:
-            problem, line = yaml_problem(exc, text)
+            problem, line = yamlutil.problem(exc, text)
             raise errors.ConfigError(
                 f"vars file {entry} (listed at {ctx.file}:{_line(node)}): malformed YAML: {problem}",
                 file=ctx.project.rel(path), line=line, hint="fix the YAML syntax at that line") from None

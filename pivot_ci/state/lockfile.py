@@ -7,13 +7,14 @@ from typing import Any, TypedDict
 
 import yaml
 
+from pivot_ci import yamlutil
 from pivot_ci.errors import StateError
 from pivot_ci.state import fsutil
 
 SCHEMA = 1
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_BaseDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+_Loader = yamlutil.Loader
+_BaseDumper = yamlutil.Dumper
 _HINT = "restore it from git (git checkout -- {display}) or delete it and run `pivot repro`"
 _NEWER_HINT = "upgrade pivot-ci, or delete it and run `pivot repro`"
 
@@ -130,10 +131,8 @@ def read(path: Path, display: str) -> LockData | None:
     try:
         raw = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise StateError(f"malformed lock file: {problem}", file=display,
-                         line=None if mark is None else int(mark.line) + 1,
+        problem, line = yamlutil.problem(exc, text)
+        raise StateError(f"malformed lock file: {problem}", file=display, line=line,
                          hint=_HINT.format(display=display)) from None
     if not isinstance(raw, dict):
         raise StateError("malformed lock file: expected a mapping", file=display,

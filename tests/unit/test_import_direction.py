@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pivot_ci"
-FOUNDATION = {"pivot_ci.errors", "pivot_ci.project"}
+FOUNDATION = {"pivot_ci.errors", "pivot_ci.project", "pivot_ci.yamlutil"}
 ALLOWED: dict[str, set[str]] = {
     "state": {"state"},
     "discover": set(),

@@ -104,3 +104,11 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     err = _read_error(tmp_path, text)
     assert "schema 99" in err.message and "upgrade" in (err.hint or "")
     assert err.line == text.splitlines().index("schema: 99") + 1
+
+
+def test_control_characters_give_a_one_line_error_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.lock"
+    path.write_text("schema: 1\nstage: s\ncmd: bad\x00byte\n")
+    with pytest.raises(StateError) as exc:
+        lockfile.read(path, "p/.pivot/stages/s.lock")
+    assert exc.value.line == 3 and "\n" not in exc.value.message
