@@ -13,7 +13,6 @@ from pivot_ci.cli.common import Invocation
 from pivot_ci.dag import render
 from pivot_ci.engine import checkout as engine_checkout
 from pivot_ci.engine import commit as engine_commit
-from pivot_ci.engine import status
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.state import cache, statedir
 
@@ -38,21 +37,15 @@ def init(verbose: int, quiet: bool) -> int:
 def commit(inv: Invocation, targets: tuple[str, ...], force: bool) -> int:
     """Record current deps and outputs of stale (or named) stages: cache outputs, write locks."""
     order = selection.order(inv, targets, upstream=False)
-    failed = done = 0
     with selection.locked(inv, order, "commit"), StateAccess(inv.loaded.project) as access:
-        statuses = status.compute(access, inv.loaded.graph, order)
-        for sid in order:
-            st = statuses[sid]
-            if not st.stale and not (force and targets):
-                continue
-            problem = engine_commit.commit(access, st.spec)
-            if problem is None:
-                done += 1
-                inv.console.info(f"committed '{st.display}'")
-            else:
-                failed += 1
-                inv.console.info(click.style(f"cannot commit '{st.display}' ({st.spec.location}): "
-                                             f"{problem.message}", fg="red"))
+        results = engine_commit.commit_stages(access, inv.loaded.graph, order, force=force and bool(targets))
+    for display, spec, problem in results:
+        if problem is None:
+            inv.console.info(f"committed '{display}'")
+        else:
+            inv.console.info(click.style(f"cannot commit '{display}' ({spec.location}): {problem.message}", fg="red"))
+    failed = sum(1 for *_, problem in results if problem is not None)
+    done = len(results) - failed
     inv.console.info(f"{done} committed" + (f", {failed} failed" if failed else ""))
     return 1 if failed else 0
 

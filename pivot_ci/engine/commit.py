@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from pivot_ci.dag.graph import StageGraph
+from pivot_ci.engine import status
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.pipeline import model
 from pivot_ci.state import hashing, lockfile
@@ -59,6 +61,18 @@ def commit(access: StateAccess, st: model.StageSpec,
     }
     lockfile.write(access.lock_path(st), data)
     return None
+
+
+def commit_stages(access: StateAccess, graph: StageGraph, order: list[model.StageId],
+                  force: bool) -> list[tuple[str, model.StageSpec, CommitProblem | None]]:
+    """`pivot commit`: commit the stale stages of `order` (every one with force) -> (display, spec, problem)."""
+    statuses = status.compute(access, graph, order)
+    done = []
+    for sid in order:
+        st = statuses[sid]
+        if st.stale or force:
+            done.append((st.display, st.spec, commit(access, st.spec)))
+    return done
 
 
 def restore_outputs(access: StateAccess, st: model.StageSpec, paths: list[str]) -> None:
