@@ -1,7 +1,9 @@
-"""`pivot status` and `pivot verify`: one result value, rendered in the chosen format."""
+"""`pivot status` and `pivot verify`: one result value, rendered in every format asked for."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -9,38 +11,98 @@ from typing import Any
 import click
 
 from pivot_ci.cli import common, selection
-from pivot_ci.cli.common import Invocation
+from pivot_ci.cli.common import ReportInvocation
 from pivot_ci.engine import check
 from pivot_ci.engine.access import StateAccess
-from pivot_ci.report import json_report, text
+from pivot_ci.report import github, json_report, junit, text
 from pivot_ci.state import fsutil
 
-FORMATS = ("text", "json")
+FORMATS = ("text", "json", "junit", "github")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReportOptions:
+    fmt: str
+    output: Path | None
+    extra: tuple[tuple[str, Path], ...]
+    junit_strict: bool
+    explain: bool = False
+
+
+def _parse_report(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
+    out = []
+    for value in values:
+        fmt, sep, path = value.partition(":")
+        if not sep or fmt not in FORMATS or not path:
+            raise click.BadParameter(f"{value!r}: expected FORMAT:PATH with FORMAT one of {', '.join(FORMATS)}")
+        out.append((fmt, Path(path)))
+    return tuple(out)
 
 
 def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
-                     help="Report format [text].")(f)
+                     help="Report format on stdout (or --output) [text].")(f)
     f = click.option("--json", "as_json", is_flag=True, help="Alias of --format json.")(f)
-    return click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-                        help="Write the report to this file (a short summary still goes to stderr).")(f)
+    f = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                     help="Write the report to this file instead of stdout (a summary still goes to stderr).")(f)
+    f = click.option("--report", "extra", multiple=True, callback=_parse_report, metavar="FORMAT:PATH",
+                     help="Also write a report in FORMAT to PATH (repeatable), e.g. --report junit:pivot.xml.")(f)
+    return click.option("--junit-strict", is_flag=True,
+                        help="JUnit without testcase file/line attributes (validates against junit-10.xsd).")(f)
 
 
-def _emit(inv: Invocation, report: check.CheckReport, fmt: str | None, as_json: bool, output: Path | None,
-          explain: bool = False) -> None:
-    fmt = "json" if as_json else (fmt or "text")
-    body = json_report.render(report) if fmt == "json" else text.render(report, explain=explain)
-    if output is None:
+def _options(fmt: str | None, as_json: bool, output: Path | None, extra: tuple[tuple[str, Path], ...],
+             junit_strict: bool, explain: bool = False) -> ReportOptions:
+    if as_json and fmt not in (None, "json"):
+        raise click.UsageError(f"--json contradicts --format {fmt}")
+    return ReportOptions("json" if as_json else (fmt or "text"), output, extra, junit_strict, explain)
+
+
+def _render(report: check.CheckReport, fmt: str, opts: ReportOptions) -> str:
+    match fmt:
+        case "json":
+            return json_report.render(report)
+        case "junit":
+            return junit.render(report, strict=opts.junit_strict)
+        case "github":
+            return github.render(report)
+        case _:
+            return text.render(report, explain=opts.explain)
+
+
+def _emit(inv: ReportInvocation, report: check.CheckReport, opts: ReportOptions) -> None:
+    """Every requested report file first (atomically), then stdout; the GitHub summary when asked for."""
+    for fmt, path in opts.extra:
+        fsutil.atomic_write(path, _render(report, fmt, opts).encode())
+    body = _render(report, opts.fmt, opts)
+    if opts.output is not None:
+        fsutil.atomic_write(opts.output, body.encode())
+    wants_github = opts.fmt == "github" or any(fmt == "github" for fmt, _ in opts.extra)
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if wants_github and summary_file:
+        with open(summary_file, "a", encoding="utf-8") as f:
+            f.write(github.summary_markdown(report))
+    if opts.output is None:
         click.echo(body, nl=False)
-    else:
-        fsutil.atomic_write(output, body.encode())
-        inv.console.info(f"{text.summary(report)}; report written to {output}")
+    written = [str(p) for p in ([opts.output] if opts.output else []) + [p for _, p in opts.extra]]
+    if written:
+        inv.console.info(f"{text.summary(report)}; report written to {', '.join(written)}")
 
 
-def _run(inv: Invocation, command: check.Command, targets: tuple[str, ...]) -> check.CheckReport:
-    ids = set(selection.order(inv, targets))
+def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ...],
+           opts: ReportOptions) -> check.CheckReport:
+    """Build and emit the report; a load error still yields the report files, then ends the command."""
+    if inv.loaded is None:
+        assert inv.load_error is not None
+        _emit(inv, check.error_report(command, inv.strict, inv.load_error), opts)
+        raise inv.load_error
+    ids = set(selection.order_in(inv.loaded, inv.cwd, targets))
     with StateAccess(inv.loaded.project) as access:
-        return check.check(inv.loaded, access, command, ids)
+        report = check.check(inv.loaded, access, command, ids)
+    _emit(inv, report, opts)
+    if inv.strict and inv.loaded.broken:
+        raise inv.loaded.broken[0].error
+    return report
 
 
 @click.command()
@@ -48,12 +110,11 @@ def _run(inv: Invocation, command: check.Command, targets: tuple[str, ...]) -> c
 @click.option("--explain", is_flag=True, help="Show old and new hashes of what changed.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 if anything is stale.")
 @report_options
-@common.pivot_command(allow_all=True)
-def status(inv: Invocation, targets: tuple[str, ...], explain: bool, exit_code: bool, fmt: str | None,
-           as_json: bool, output: Path | None) -> int:
+@common.pivot_command(allow_all=True, reports=True)
+def status(inv: ReportInvocation, targets: tuple[str, ...], explain: bool, exit_code: bool, fmt: str | None,
+           as_json: bool, output: Path | None, extra: tuple[tuple[str, Path], ...], junit_strict: bool) -> int:
     """Show which stages are up to date or stale, and why."""
-    report = _run(inv, check.Command.STATUS, targets)
-    _emit(inv, report, fmt, as_json, output, explain)
+    report = _check(inv, check.Command.STATUS, targets, _options(fmt, as_json, output, extra, junit_strict, explain))
     stale = any(s.status.stale for s in report.stages) or not all(p.error is None for p in report.pipelines)
     return 1 if exit_code and stale else 0
 
@@ -61,12 +122,11 @@ def status(inv: Invocation, targets: tuple[str, ...], explain: bool, exit_code: 
 @click.command()
 @click.argument("targets", nargs=-1)
 @report_options
-@common.pivot_command(allow_all=True)
-def verify(inv: Invocation, targets: tuple[str, ...], fmt: str | None, as_json: bool,
-           output: Path | None) -> int:
+@common.pivot_command(allow_all=True, reports=True)
+def verify(inv: ReportInvocation, targets: tuple[str, ...], fmt: str | None, as_json: bool, output: Path | None,
+           extra: tuple[tuple[str, Path], ...], junit_strict: bool) -> int:
     """CI gate: every stage up to date and every output available (exit 1 otherwise)."""
-    report = _run(inv, check.Command.VERIFY, targets)
-    _emit(inv, report, fmt, as_json, output)
+    report = _check(inv, check.Command.VERIFY, targets, _options(fmt, as_json, output, extra, junit_strict))
     return 0 if report.passed else 1
 
 

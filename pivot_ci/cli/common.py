@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from pivot_ci import project
+from pivot_ci import errors, project
 from pivot_ci.dag import load as dag_load
 from pivot_ci.dag.load import Loaded
 
@@ -44,13 +44,33 @@ class Invocation:
     console: Console
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReportInvocation:
+    """For commands that write reports even when loading fails (status, verify).
+
+    `load_error` is set when the project could not be loaded at all; `strict` when broken pipeline
+    files (loaded past, to report them) must still end the command with their error (no --skip-broken).
+    """
+
+    loaded: Loaded | None
+    load_error: errors.PivotError | None
+    strict: bool
+    cwd: Path
+    console: Console
+
+
 def verbosity_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("-v", "--verbose", count=True, help="More output.")(f)
     return click.option("-q", "--quiet", is_flag=True, help="Only errors.")(f)
 
 
-def pivot_command(*, allow_all: bool = True) -> Callable[[Callable[..., int]], Callable[..., int]]:
-    """Decorate a command body `f(inv, **options) -> exit code` with discovery and shared options."""
+def pivot_command(*, allow_all: bool = True,
+                  reports: bool = False) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Decorate a command body `f(inv, **options) -> exit code` with discovery and shared options.
+
+    With `reports`, the body gets a ReportInvocation: it is called even when loading failed, so that
+    report files are written before the error ends the command.
+    """
 
     def decorate(f: Callable[..., int]) -> Callable[..., int]:
         @functools.wraps(f)
@@ -59,9 +79,20 @@ def pivot_command(*, allow_all: bool = True) -> Callable[[Callable[..., int]], C
             console = Console(-1 if quiet else verbose)
             cwd = Path(os.getcwd())
             proj = project.find_root(cwd)
-            loaded = dag_load.load(proj, cwd, all_pipelines=all_pipelines, skip_broken=skip_broken)
+            strict = reports and all_pipelines and not skip_broken
+            try:
+                loaded = dag_load.load(proj, cwd, all_pipelines=all_pipelines, skip_broken=skip_broken or strict)
+            except errors.PivotError as exc:
+                if not reports:
+                    raise
+                return f(ReportInvocation(None, exc, strict, cwd, console), *args, **kwargs)
+            if not strict:
+                for b in loaded.broken:
+                    console.warn(b.warning(all_pipelines))
             for w in loaded.warnings:
                 console.warn(w)
+            if reports:
+                return f(ReportInvocation(loaded, None, strict, cwd, console), *args, **kwargs)
             return f(Invocation(loaded, cwd, console), *args, **kwargs)
 
         cmd = verbosity_options(wrapper)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pivot_ci.cli.common import Invocation
 from pivot_ci.dag import select
+from pivot_ci.dag.load import Loaded
 from pivot_ci.pipeline import model
 from pivot_ci.state import fsutil, statedir
 
@@ -16,10 +17,13 @@ LOCK_NAME = "tmp/lock"
 
 def order(inv: Invocation, targets: tuple[str, ...], *, upstream: bool = True) -> list[model.StageId]:
     """The selected stages (targets and, by default, what they depend on) in topological order."""
-    loaded = inv.loaded
+    return order_in(inv.loaded, inv.cwd, targets, upstream=upstream)
+
+
+def order_in(loaded: Loaded, cwd: Path, targets: tuple[str, ...], *, upstream: bool = True) -> list[model.StageId]:
     if not targets:
         return loaded.in_order(loaded.scope)
-    ids = select.resolve(loaded, targets, inv.cwd)
+    ids = select.resolve(loaded, targets, cwd)
     return loaded.in_order(select.with_upstream(loaded, ids) if upstream else ids)
 
 

@@ -21,6 +21,10 @@ class BrokenPipeline:
     file: str
     error: errors.PivotError
 
+    def warning(self, all_pipelines: bool) -> str:
+        what = "skipped (--skip-broken)" if all_pipelines else "skipped, it cannot supply dependencies"
+        return f"pipeline file {self.error.location or self.file}: {self.error.message}: {what}"
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Loaded:
@@ -39,10 +43,9 @@ class Loaded:
 
 
 def _load_all(project: Project, files: list[Path], required: Path | None,
-              skip_broken: bool) -> tuple[list[model.PipelineSpec], list[BrokenPipeline], list[str]]:
+              skip_broken: bool) -> tuple[list[model.PipelineSpec], list[BrokenPipeline]]:
     loaded: list[model.PipelineSpec] = []
     broken: list[BrokenPipeline] = []
-    warnings: list[str] = []
     for path in files:
         try:
             loaded.append(pipeline_load.load_file(project, path))
@@ -50,9 +53,7 @@ def _load_all(project: Project, files: list[Path], required: Path | None,
             if required is None and not skip_broken or path == required:
                 raise
             broken.append(BrokenPipeline(project.rel(path), exc))
-            what = "skipped (--skip-broken)" if required is None else "skipped, it cannot supply dependencies"
-            warnings.append(f"pipeline file {exc.location or project.rel(path)}: {exc.message}: {what}")
-    return loaded, broken, warnings
+    return loaded, broken
 
 
 def _owner(path: str, dirs: list[str]) -> str | None:
@@ -92,7 +93,8 @@ def load(project: Project, cwd: Path, *, all_pipelines: bool, skip_broken: bool 
     if current_file is not None:
         # the current pipeline first, so its stages keep bare display names
         files = [current_file] + [f for f in files if f != current_file]
-    pipelines, broken, warnings = _load_all(project, files, current_file, skip_broken)
+    pipelines, broken = _load_all(project, files, current_file, skip_broken)
+    warnings: list[str] = []
     g = graph.build(project, merge.merge(pipelines))
     current = None
     if all_pipelines:

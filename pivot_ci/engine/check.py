@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 
+from pivot_ci import errors
 from pivot_ci.dag.load import Loaded
 from pivot_ci.engine import status
 from pivot_ci.engine.access import StateAccess
@@ -81,7 +82,8 @@ def _fix(loaded: Loaded, st: status.StageStatus, failure: Failure | None) -> str
         return None
     scope = "--all " if loaded.all_pipelines else ""
     lock_kinds = (status.ReasonKind.NO_LOCK, status.ReasonKind.UPSTREAM)
-    only_lock = all(r.kind in lock_kinds for r in st.reasons) and not st.missing_files
+    only_lock = (not st.has_lock and all(r.kind in lock_kinds for r in st.reasons)
+                 and not st.missing_files)
     verb = "commit" if only_lock else "repro"
     return f"pivot {verb} {scope}{st.display}"
 
@@ -114,5 +116,15 @@ def check(loaded: Loaded, access: StateAccess, command: Command, ids: set[model.
             pipelines.append(PipelineCheck(pipe.name, pipe.file, pipe.state_dir, stages))
     for broken in loaded.broken:
         if loaded.all_pipelines:
-            pipelines.append(PipelineCheck(broken.file, broken.file, "", (), str(broken.error), broken.error.line))
+            pipelines.append(_broken(broken.file, broken.error))
     return CheckReport(command, loaded.all_pipelines, tuple(pipelines), loaded.warnings)
+
+
+def _broken(file: str, error: errors.PivotError) -> PipelineCheck:
+    message = error.message + (f" ({error.location})" if error.location else "")
+    return PipelineCheck(file, file, "", (), message, error.line)
+
+
+def error_report(command: Command, all_pipelines: bool, error: errors.PivotError) -> CheckReport:
+    """The report of a project that could not be loaded: the error, at the file it names."""
+    return CheckReport(command, all_pipelines, (_broken(error.file or "(project)", error),), ())

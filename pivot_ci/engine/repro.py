@@ -106,7 +106,8 @@ class _Scheduler:
 
     def run(self, order: list[model.StageId], statuses: dict[model.StageId, status.StageStatus]) -> None:
         to_run = [sid for sid in order if self.opts.force or statuses[sid].stale]
-        waiting = {sid: {p for p in self.graph.graph.predecessors(sid) if p in to_run} for sid in to_run}
+        stale_set = set(to_run)
+        waiting = {sid: {p for p in self.graph.graph.predecessors(sid) if p in stale_set} for sid in to_run}
         rank = {sid: i for i, sid in enumerate(order)}
         ready = [sid for sid in to_run if not waiting[sid]]
         running: dict[cf.Future[ExecResult], tuple[model.StageId, dict[str, str | None]]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -51,6 +52,7 @@ class StageStatus:
     restorable: tuple[str, ...]
     upstream_stale: tuple[str, ...]
     has_lock: bool
+    seconds: float = 0.0  # time spent checking this stage (JUnit testcase time)
 
     @property
     def stale(self) -> bool:
@@ -147,11 +149,12 @@ def compute(access: StateAccess, graph: StageGraph, ids: Iterable[model.StageId]
     """Statuses of `ids` (given in topological order); upstream staleness propagates."""
     result: dict[model.StageId, StageStatus] = {}
     for sid in ids:
+        start = time.perf_counter()
         st = graph.stages[sid]
         reasons, missing, restorable, has_lock = own_reasons(access, graph, st)
         up = [graph.display(p) for p in graph.graph.predecessors(sid) if p in result and result[p].stale]
         if up:
             reasons.append(Reason(ReasonKind.UPSTREAM, ", ".join(sorted(up))))
         result[sid] = StageStatus(sid, graph.display(sid), st, tuple(reasons), tuple(missing),
-                                  tuple(restorable), tuple(sorted(up)), has_lock)
+                                  tuple(restorable), tuple(sorted(up)), has_lock, time.perf_counter() - start)
     return result

@@ -1,0 +1,80 @@
+"""JUnit XML (SPEC §5): a testsuite per pipeline, a testcase per stage, typed failures.
+
+The default dialect is Jenkins' junit-10.xsd plus `file`/`line` on testcases (GitHub and GitLab use them);
+`strict=True` drops them so the file validates against junit-10.xsd itself.
+"""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import xml.etree.ElementTree as ET
+
+from pivot_ci import __version__
+from pivot_ci.engine.check import CheckReport, PipelineCheck, StageCheck
+from pivot_ci.report.sanitize import clean, one_line
+
+LOAD_ERROR = "pivot.LoadError"
+
+
+def _time(seconds: float) -> str:
+    return f"{seconds:.3f}"
+
+
+def _failure_text(s: StageCheck) -> str:
+    st = s.status
+    lines = [f"stage {s.spec.name} ({s.spec.location}), lock file {s.lock_file}"]
+    for r in st.reasons:
+        change = f" (old {r.old or '-'}, new {r.new or '-'})" if r.old or r.new else ""
+        lines.append(f"- {r}{change}")
+    lines += [f"- missing: {p}" for p in sorted(set(st.missing_files) | set(s.missing_deps))]
+    if s.fix:
+        lines.append(f"fix: {s.fix}")
+    return clean("\n".join(lines))
+
+
+def _testcase(parent: ET.Element, pipe: PipelineCheck, s: StageCheck, strict: bool) -> None:
+    attrs = {"classname": clean(pipe.name), "name": clean(s.spec.name), "time": _time(s.status.seconds)}
+    if not strict:
+        attrs.update(file=clean(s.spec.pipeline_file), line=str(s.spec.line))
+    case = ET.SubElement(parent, "testcase", attrs)
+    if s.failure is not None:
+        failure = ET.SubElement(case, "failure", {"type": s.failure.value, "message": one_line(s.reason)})
+        failure.text = _failure_text(s)
+
+
+def _suite(parent: ET.Element, pipe: PipelineCheck, strict: bool, stamp: str, host: str) -> tuple[int, int, float]:
+    failures = sum(1 for s in pipe.stages if not s.passed)
+    errors = 1 if pipe.error is not None else 0
+    seconds = sum(s.status.seconds for s in pipe.stages)
+    suite = ET.SubElement(parent, "testsuite", {
+        "name": clean(pipe.name), "tests": str(len(pipe.stages) + errors), "failures": str(failures),
+        "errors": str(errors), "skipped": "0", "time": _time(seconds), "timestamp": stamp, "hostname": host})
+    props = ET.SubElement(suite, "properties")
+    for name, value in (("pivot.pipeline_file", pipe.file), ("pivot.state_dir", pipe.state_dir),
+                        ("pivot.version", __version__)):
+        ET.SubElement(props, "property", {"name": name, "value": clean(value)})
+    if pipe.error is not None:
+        attrs = {"classname": clean(pipe.name), "name": "load pipeline file", "time": _time(0)}
+        if not strict:
+            attrs.update(file=clean(pipe.file), line=str(pipe.error_line or 1))
+        case = ET.SubElement(suite, "testcase", attrs)
+        error = ET.SubElement(case, "error", {"type": LOAD_ERROR, "message": one_line(pipe.error)})
+        error.text = clean(pipe.error)
+    for s in pipe.stages:
+        _testcase(suite, pipe, s, strict)
+    return len(pipe.stages) + errors, failures, seconds
+
+
+def render(report: CheckReport, *, strict: bool = False) -> str:
+    root = ET.Element("testsuites", {"name": f"pivot {report.command.value}"})
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    host = socket.gethostname()
+    tests = failures = errors = 0
+    seconds = 0.0
+    for pipe in report.pipelines:
+        t, f, s = _suite(root, pipe, strict, stamp, host)
+        tests, failures, errors, seconds = tests + t, failures + f, errors + (pipe.error is not None), seconds + s
+    root.attrib.update(tests=str(tests), failures=str(failures), errors=str(errors), time=_time(seconds))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
