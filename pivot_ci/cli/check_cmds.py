@@ -27,6 +27,7 @@ class ReportOptions:
     extra: tuple[tuple[str, Path], ...]
     junit_strict: bool
     explain: bool = False
+    repo_prefix: str = ""
 
 
 def _parse_report(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
@@ -51,11 +52,24 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
                         help="JUnit without testcase file/line attributes (validates against junit-10.xsd).")(f)
 
 
-def _options(fmt: str | None, as_json: bool, output: Path | None, extra: tuple[tuple[str, Path], ...],
-             junit_strict: bool, explain: bool = False) -> ReportOptions:
+def _options(inv: ReportInvocation, fmt: str | None, as_json: bool, output: Path | None,
+             extra: tuple[tuple[str, Path], ...], junit_strict: bool, explain: bool = False) -> ReportOptions:
     if as_json and fmt not in (None, "json"):
         raise click.UsageError(f"--json contradicts --format {fmt}")
-    return ReportOptions("json" if as_json else (fmt or "text"), output, extra, junit_strict, explain)
+    return ReportOptions("json" if as_json else (fmt or "text"), output, extra, junit_strict, explain,
+                         _repo_prefix(inv.project.root))
+
+
+def _repo_prefix(project_root: Path) -> str:
+    """The project root relative to $GITHUB_WORKSPACE (the repository), when it lies below it."""
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    if not workspace:
+        return ""
+    try:
+        rel = project_root.resolve().relative_to(Path(workspace).resolve())
+    except ValueError:
+        return ""
+    return rel.as_posix()
 
 
 def _render(report: check.CheckReport, fmt: str, opts: ReportOptions) -> str:
@@ -65,7 +79,7 @@ def _render(report: check.CheckReport, fmt: str, opts: ReportOptions) -> str:
         case "junit":
             return junit.render(report, strict=opts.junit_strict)
         case "github":
-            return github.render(report)
+            return github.render(report, opts.repo_prefix)
         case _:
             return text.render(report, explain=opts.explain)
 
@@ -114,7 +128,8 @@ def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ..
 def status(inv: ReportInvocation, targets: tuple[str, ...], explain: bool, exit_code: bool, fmt: str | None,
            as_json: bool, output: Path | None, extra: tuple[tuple[str, Path], ...], junit_strict: bool) -> int:
     """Show which stages are up to date or stale, and why."""
-    report = _check(inv, check.Command.STATUS, targets, _options(fmt, as_json, output, extra, junit_strict, explain))
+    opts = _options(inv, fmt, as_json, output, extra, junit_strict, explain)
+    report = _check(inv, check.Command.STATUS, targets, opts)
     stale = any(s.status.stale for s in report.stages) or not all(p.error is None for p in report.pipelines)
     return 1 if exit_code and stale else 0
 
@@ -126,7 +141,7 @@ def status(inv: ReportInvocation, targets: tuple[str, ...], explain: bool, exit_
 def verify(inv: ReportInvocation, targets: tuple[str, ...], fmt: str | None, as_json: bool, output: Path | None,
            extra: tuple[tuple[str, Path], ...], junit_strict: bool) -> int:
     """CI gate: every stage up to date and every output available (exit 1 otherwise)."""
-    report = _check(inv, check.Command.VERIFY, targets, _options(fmt, as_json, output, extra, junit_strict))
+    report = _check(inv, check.Command.VERIFY, targets, _options(inv, fmt, as_json, output, extra, junit_strict))
     return 0 if report.passed else 1
 
 

@@ -52,6 +52,7 @@ class ReportInvocation:
     files (loaded past, to report them) must still end the command with their error (no --skip-broken).
     """
 
+    project: project.Project
     loaded: Loaded | None
     load_error: errors.PivotError | None
     strict: bool
@@ -85,14 +86,14 @@ def pivot_command(*, allow_all: bool = True,
             except errors.PivotError as exc:
                 if not reports:
                     raise
-                return f(ReportInvocation(None, exc, strict, cwd, console), *args, **kwargs)
+                return f(ReportInvocation(proj, None, exc, strict, cwd, console), *args, **kwargs)
             if not strict:
                 for b in loaded.broken:
                     console.warn(b.warning(all_pipelines))
             for w in loaded.warnings:
                 console.warn(w)
             if reports:
-                return f(ReportInvocation(loaded, None, strict, cwd, console), *args, **kwargs)
+                return f(ReportInvocation(proj, loaded, None, strict, cwd, console), *args, **kwargs)
             return f(Invocation(loaded, cwd, console), *args, **kwargs)
 
         cmd = verbosity_options(wrapper)

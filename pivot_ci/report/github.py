@@ -24,16 +24,25 @@ def _rank(s: StageCheck) -> tuple[int, int, str]:
     return severity, 1 if s.status.only_upstream else 0, s.status.display
 
 
-def _annotation(report: CheckReport, s: StageCheck) -> str:
+def _repo_path(prefix: str, path: str) -> str:
+    """GitHub matches annotation paths against the repository root, which may lie above the project."""
+    return f"{prefix.rstrip('/')}/{path}" if prefix not in ("", ".") else path
+
+
+def _annotation(report: CheckReport, s: StageCheck, prefix: str) -> str:
     kind = (s.failure.value.removeprefix("pivot.") if s.failure else "Stale")
     title = f"pivot {report.command.value}: {s.status.display} ({kind})"
     body = one_line(s.reason, 500) + (f" -- fix: {s.fix}" if s.fix else "")
-    props = f"file={escape_property(s.spec.pipeline_file)},line={s.spec.line},title={escape_property(title)}"
+    file = _repo_path(prefix, s.spec.pipeline_file)
+    props = f"file={escape_property(file)},line={s.spec.line},title={escape_property(title)}"
     return f"::error {props}::{escape_data(clean(body))}"
 
 
-def render(report: CheckReport) -> str:
-    """Workflow commands for stdout: ::group:: per pipeline, then the worst annotations."""
+def render(report: CheckReport, prefix: str = "") -> str:
+    """Workflow commands for stdout: ::group:: per pipeline, then the worst annotations.
+
+    `prefix`: the project root relative to the repository root (GITHUB_WORKSPACE), for annotation paths.
+    """
     lines: list[str] = []
     for pipe in report.pipelines:
         lines.append(f"::group::{escape_data(clean(pipe.name))} ({pipe.file}, state {pipe.state_dir or '-'})")
@@ -46,10 +55,11 @@ def render(report: CheckReport) -> str:
     for pipe in report.pipelines:
         if pipe.error is not None:
             title = escape_property("pivot: pipeline file failed to load")
-            props = f"file={escape_property(pipe.file)},line={pipe.error_line or 1},title={title}"
+            file = _repo_path(prefix, pipe.file)
+            props = f"file={escape_property(file)},line={pipe.error_line or 1},title={title}"
             lines.append(f"::error {props}::{escape_data(one_line(pipe.error, 500))}")
     failing = sorted((s for s in report.stages if not s.passed), key=_rank)
-    lines += [_annotation(report, s) for s in failing[:MAX_ANNOTATIONS]]
+    lines += [_annotation(report, s, prefix) for s in failing[:MAX_ANNOTATIONS]]
     if len(failing) > MAX_ANNOTATIONS:
         lines.append(f"::notice title=pivot {report.command.value}::{len(failing) - MAX_ANNOTATIONS} more failing "
                      f"stages not annotated ({len(failing)} in all); see the report")

@@ -190,3 +190,12 @@ def test_github_escapes_properties_and_data(project: Project) -> None:
     out = project.run("verify", "--all", "--format", "github")
     error = next(line for line in out.stdout.splitlines() if line.startswith("::error "))
     assert error.startswith("::error file=a%2Cb%3Ac%25d/pivot.yaml,line=2,")
+
+
+def test_github_annotation_paths_are_relative_to_the_repository(tmp_path: Path) -> None:
+    from tests.support.factory import multi as make_multi
+
+    p = make_multi(tmp_path / "repo" / "ml")  # the project lives in a sub-directory of the repository
+    out = p.run("verify", "--all", "--format", "github", env={"GITHUB_WORKSPACE": str(tmp_path / "repo")})
+    errors = [line for line in out.stdout.splitlines() if line.startswith("::error ")]
+    assert errors and all(line.startswith("::error file=ml/") for line in errors)
