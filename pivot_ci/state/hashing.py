@@ -89,15 +89,19 @@ class PathHasher:
             self._db.record(key, st, h)
         return h
 
-    def file(self, rel: str) -> str | None:
-        """Hash of a regular file (symlinks followed); None when missing or not a file."""
+    def _stat(self, rel: str) -> tuple[str, str, os.stat_result | None]:
+        """(normalised rel, absolute path, stat or None when missing)."""
         rel = _norm(rel)
         abs_path = self._abs(rel)
         try:
-            st = os.stat(abs_path)
+            return rel, abs_path, os.stat(abs_path)
         except (FileNotFoundError, NotADirectoryError):
-            return None
-        if not stat.S_ISREG(st.st_mode):
+            return rel, abs_path, None
+
+    def file(self, rel: str) -> str | None:
+        """Hash of a regular file (symlinks followed); None when missing or not a file."""
+        rel, abs_path, st = self._stat(rel)
+        if st is None or not stat.S_ISREG(st.st_mode):
             return None
         return self._hash_stat(abs_path, rel, st)
 
@@ -113,11 +117,8 @@ class PathHasher:
 
     def path(self, rel: str) -> str | None:
         """Tree hash for a directory, file hash for a file, None when missing."""
-        rel = _norm(rel)
-        abs_path = self._abs(rel)
-        try:
-            st = os.stat(abs_path)
-        except (FileNotFoundError, NotADirectoryError):
+        rel, abs_path, st = self._stat(rel)
+        if st is None:
             return None
         if stat.S_ISDIR(st.st_mode):
             tree = self.tree(rel)

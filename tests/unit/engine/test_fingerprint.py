@@ -325,18 +325,23 @@ def test_resolve_module_only_returns_project_code(tmp_path: Path) -> None:
     assert fper.resolve_module("json", search) is None
 
 
-def test_same_fingerprinter_sees_edits_and_parses_each_file_once(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write(tmp_path, "stages.py", STAGE)
-    write(tmp_path, "helpers.py", HELPERS)
-    parsed: list[str] = []
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files pysource.parse is called on, in order."""
+    calls: list[str] = []
     real_parse = pysource.parse
 
     def counting_parse(source: bytes, filename: str) -> pysource.ModuleSource:
-        parsed.append(filename)
+        calls.append(filename)
         return real_parse(source, filename)
 
     monkeypatch.setattr(pysource, "parse", counting_parse)
+    return calls
+
+
+def test_same_fingerprinter_sees_edits_and_parses_each_file_once(tmp_path: Path, parsed: list[str]) -> None:
+    write(tmp_path, "stages.py", STAGE)
+    write(tmp_path, "helpers.py", HELPERS)
     fper = fingerprint.Fingerprinter(tmp_path)
     search = [tmp_path]
     first = fper.function(tmp_path / "stages.py", "train", search)
@@ -346,21 +351,12 @@ def test_same_fingerprinter_sees_edits_and_parses_each_file_once(
     assert fper.function(tmp_path / "stages.py", "train", search) != first
 
 
-def test_two_hundred_functions_in_ten_files_parse_each_file_once(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_hundred_functions_in_ten_files_parse_each_file_once(tmp_path: Path, parsed: list[str]) -> None:
     """Speed is measured in bench/; here: each file is parsed once and every stage is told apart."""
     for index in range(10):
         body = "".join(f"def stage_{n}(x):\n    return helper(x) + {n}\n\n" for n in range(20))
         write(tmp_path, f"p{index}/stages.py", f"import common\n\ndef helper(x):\n    return common.f(x)\n\n{body}")
     write(tmp_path, "common.py", "def f(x):\n    return x\n")
-    parsed: list[str] = []
-    real_parse = pysource.parse
-
-    def counting_parse(source: bytes, filename: str) -> pysource.ModuleSource:
-        parsed.append(filename)
-        return real_parse(source, filename)
-
-    monkeypatch.setattr(pysource, "parse", counting_parse)
     fper = fingerprint.Fingerprinter(tmp_path)
     fps = {fper.function(tmp_path / f"p{index}/stages.py", f"stage_{n}", [tmp_path / f"p{index}", tmp_path])
            for index in range(10) for n in range(20)}
