@@ -21,6 +21,7 @@ COMMANDS = {
     "init": "workspace_cmds", "commit": "workspace_cmds", "checkout": "workspace_cmds",
     "list": "workspace_cmds", "dag": "workspace_cmds",
     "repro": "repro_cmd", "status": "check_cmds", "verify": "check_cmds",
+    "push": "remote_cmds", "fetch": "remote_cmds", "pull": "remote_cmds", "remote": "remote_cmds",
 }
 
 
@@ -44,8 +45,12 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pivot-ci")
-def cli() -> None:
+@click.option("-C", "directory", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Run as if pivot was started in this directory (like git -C).")
+def cli(directory: str | None) -> None:
     """pivot-ci: reproduce and verify projects with many pipelines."""
+    if directory is not None:
+        os.chdir(directory)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from tests.support.factory import Project
 
@@ -109,3 +110,11 @@ def test_version_and_module_entry_point(project: Project) -> None:
     out = subprocess.run([sys.executable, "-m", "pivot_ci", "--version"], capture_output=True, text=True)
     assert out.returncode == 0 and "pivot-ci" in out.stdout
     assert project.run("--help").ok().stdout.count("repro") >= 1
+
+
+def test_dash_c_runs_as_if_started_in_that_directory(multi: Project, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    out = Project(outside).run("-C", str(multi.root / "train"), "list", "--json").ok()
+    assert {row["name"] for row in out.json()} == {"train", "clean"}
+    assert Project(outside).run("-C", str(tmp_path / "nope"), "list").code == 2
