@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +49,8 @@ def find_current(project: Project, cwd: Path) -> Path:
     )
 
 
-def _ignore_spec(project: Project) -> pathspec.PathSpec[Any] | None:
+def ignore_spec(project: Project) -> pathspec.PathSpec[Any] | None:
+    """The project's `.pivotignore` (gitignore syntax), or None."""
     path = project.root / IGNORE_FILE
     if not path.is_file():
         return None
@@ -57,11 +59,18 @@ def _ignore_spec(project: Project) -> pathspec.PathSpec[Any] | None:
     return pathspec.GitIgnoreSpec.from_lines(path.read_text().splitlines())
 
 
-def find_all(project: Project) -> list[Path]:
-    """Every pipeline file under the project root, by directory path, root first."""
-    spec = _ignore_spec(project)
-    found: list[Path] = []
-    for dirpath, dirnames, _ in os.walk(project.root):
+def skipped(rel: str, spec: pathspec.PathSpec[Any] | None) -> bool:
+    """Whether project-relative `rel` lies in a directory that discovery skips (SKIP_DIRS, `.pivotignore`)."""
+    parts = rel.split("/")
+    for i, name in enumerate(parts[:-1]):
+        if name in SKIP_DIRS or spec is not None and spec.match_file("/".join(parts[:i + 1]) + "/"):
+            return True
+    return False
+
+
+def _dirs(project: Project, start: Path, spec: pathspec.PathSpec[Any] | None) -> Iterator[Path]:
+    """`start` and the directories below it that discovery looks into, in sorted walk order."""
+    for dirpath, dirnames, _ in os.walk(start):
         here = Path(dirpath)
         rel = project.rel(here)
         keep = []
@@ -73,7 +82,19 @@ def find_all(project: Project) -> list[Path]:
                 continue
             keep.append(d)
         dirnames[:] = sorted(keep)
-        pf = pipeline_file_in(here, project)
-        if pf is not None:
-            found.append(pf)
+        yield here
+
+
+def find_all(project: Project) -> list[Path]:
+    """Every pipeline file under the project root, by directory path, root first."""
+    found = [pf for d in _dirs(project, project.root, ignore_spec(project))
+             if (pf := pipeline_file_in(d, project)) is not None]
     return sorted(found, key=lambda p: (p.parent != project.root, project.rel(p.parent).split("/")))
+
+
+def find_under(project: Project, directory: Path) -> list[Path]:
+    """Pipeline files in and below `directory`, skipping what `find_all` skips (watch mode: a new directory)."""
+    spec, rel = ignore_spec(project), project.rel(directory)
+    if rel != "." and skipped(f"{rel}/-", spec):
+        return []
+    return [d / n for d in _dirs(project, directory, spec) for n in PIPELINE_FILE_NAMES if (d / n).is_file()]

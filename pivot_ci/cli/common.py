@@ -42,6 +42,7 @@ class Invocation:
     loaded: Loaded
     cwd: Path
     console: Console
+    skip_broken: bool = False  # watch mode loads the project again, the same way
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -94,7 +95,7 @@ def pivot_command(*, allow_all: bool = True,
                 console.warn(w)
             if reports:
                 return f(ReportInvocation(proj, loaded, None, strict, cwd, console), *args, **kwargs)
-            return f(Invocation(loaded, cwd, console), *args, **kwargs)
+            return f(Invocation(loaded, cwd, console, skip_broken), *args, **kwargs)
 
         cmd = verbosity_options(wrapper)
         if allow_all:

@@ -6,11 +6,12 @@ import json
 
 import click
 
+from pivot_ci import errors
 from pivot_ci.cli import common, selection
 from pivot_ci.cli.common import Invocation
 from pivot_ci.engine import repro as engine_repro
 from pivot_ci.engine.access import StateAccess
-from pivot_ci.engine.repro import Outcome, ReproOptions, StageRun
+from pivot_ci.engine.repro import Outcome, ReproOptions, ReproResult, StageRun
 
 _MARK = {Outcome.RAN: "ok", Outcome.FAILED: "FAILED", Outcome.BLOCKED: "blocked", Outcome.CANCELLED: "cancelled",
          Outcome.UNCHANGED: "unchanged", Outcome.UP_TO_DATE: "up to date", Outcome.WOULD_RUN: "would run",
@@ -49,6 +50,32 @@ def _json_listener(run: StageRun) -> None:
     click.echo(json.dumps(event))
 
 
+def _summary(result: ReproResult) -> str:
+    counts: dict[str, int] = {}
+    for run in result.runs:
+        if run.outcome is not None:
+            counts[_MARK[run.outcome]] = counts.get(_MARK[run.outcome], 0) + 1
+    return ", ".join(f"{n} {what}" for what, n in counts.items()) or "nothing to do"
+
+
+def _show_error(exc: errors.PivotError) -> None:
+    click.echo(f"Error: {exc}", err=True)
+    if exc.hint:
+        click.echo(f"Hint: {exc.hint}", err=True)
+
+
+def _watch(inv: Invocation, targets: tuple[str, ...], opts: ReproOptions, debounce: int,
+           listener: engine_repro.Listener) -> int:
+    from pivot_ci.engine import watch  # only watch mode pays for importing watchfiles
+
+    hooks = watch.Hooks(
+        select=lambda loaded: selection.order_in(loaded, inv.cwd, targets),
+        hold=lambda ids: selection.locked(inv, ids, "repro"),
+        stage=listener, finished=lambda result: inv.console.info(_summary(result)),
+        say=inv.console.info, warn=inv.console.warn, error=_show_error)
+    watch.watch(inv.loaded, inv.cwd, watch.WatchOptions(opts, debounce, inv.skip_broken), hooks)
+
+
 @click.command()
 @click.argument("targets", nargs=-1)
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Stages run at once [CPU count].")
@@ -57,21 +84,25 @@ def _json_listener(run: StageRun) -> None:
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would run; change nothing.")
 @click.option("--no-commit", is_flag=True, help="Run, but write no lock files and cache nothing.")
 @click.option("--json", "json_events", is_flag=True, help="JSON Lines events on stdout.")
+@click.option("-w", "--watch", "watch_mode", is_flag=True,
+              help="Run, then re-run what each change to deps, code, params or pipeline files makes stale.")
+@click.option("--debounce", type=click.IntRange(min=0), default=300, show_default=True, metavar="MS",
+              help="With --watch: group changes arriving within this many milliseconds.")
 @common.pivot_command(allow_all=True)
 def repro(inv: Invocation, targets: tuple[str, ...], jobs: int | None, force: bool, keep_going: bool,
-          dry_run: bool, no_commit: bool, json_events: bool) -> int:
+          dry_run: bool, no_commit: bool, json_events: bool, watch_mode: bool, debounce: int) -> int:
     """Run stale stages in dependency order (exit 1 if any stage failed)."""
     opts = ReproOptions(jobs=jobs or common.jobs_default(), force=force, keep_going=keep_going,
                         dry_run=dry_run, no_commit=no_commit)
-    order = selection.order(inv, targets)
     listener = _json_listener if json_events else _text_listener(inv)
+    if watch_mode:
+        if dry_run:
+            raise click.UsageError("--watch runs stages; it cannot be combined with --dry-run")
+        return _watch(inv, targets, opts, debounce, listener)
+    order = selection.order(inv, targets)
     with selection.locked(inv, order, "repro"), StateAccess(inv.loaded.project) as access:
         result = engine_repro.run(access, inv.loaded.graph, order, opts, listener)
-    counts: dict[str, int] = {}
-    for run in result.runs:
-        if run.outcome is not None:
-            counts[_MARK[run.outcome]] = counts.get(_MARK[run.outcome], 0) + 1
-    inv.console.info(", ".join(f"{n} {what}" for what, n in counts.items()) or "nothing to do")
+    inv.console.info(_summary(result))
     return 0 if result.ok else 1
 
 

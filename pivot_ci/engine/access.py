@@ -33,6 +33,7 @@ class StateAccess:
         self._dbs: dict[str, statedb.StateDB] = {}
         self._hashers: dict[str, hashing.PathHasher] = {}
         self._code: dict[model.StageId, str] = {}
+        self._code_files: dict[model.StageId, tuple[str, ...]] = {}
 
     def state_dir(self, rel: str) -> Path:
         return self.project.abs(rel)
@@ -97,16 +98,24 @@ class StateAccess:
         if cached is not None:
             fp, files = json.loads(cached)
             if all(_sig(path) == sig for path, sig in files):
+                self._code_files[st.id] = tuple(path for path, _ in files)
                 return str(fp)
         fp, paths = self.fingerprinter.function_with_files(file, py.qualname, search)
+        self._code_files[st.id] = paths
         sigs = [(p, _sig(p)) for p in paths]
         if all(sig is not None and time.time_ns() - sig[0] > RACY_NS for _, sig in sigs):
             db.memo_put(key, "", json.dumps([fp, sigs]))
         return fp
 
+    def code_files(self, st: model.StageSpec) -> tuple[str, ...]:
+        """Absolute paths of the files (and import directories) a Python stage's fingerprint was read from."""
+        self.code(st)
+        return self._code_files.get(st.id, ())
+
     def forget_code(self) -> None:
         """Drop memoised fingerprints (watch mode, after files changed)."""
         self._code.clear()
+        self._code_files.clear()
         self.fingerprinter = Fingerprinter(self.project.root)
 
     def close(self) -> None:

@@ -82,6 +82,7 @@ class PipelineSpec:
     dir: str
     state_dir: str
     stages: tuple[StageSpec, ...]
+    vars_files: tuple[str, ...] = ()  # project-relative files read for ${...} (watch mode reloads on them)
 
 
 def valid_stage_name(name: object) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from pivot_ci import errors, yamlutil
+from pivot_ci import errors, project, yamlutil
 from pivot_ci.pipeline import build, model
 from pivot_ci.pipeline.build import FileContext
 
@@ -97,12 +97,14 @@ class Interpolator:
         return value
 
 
-def load_vars(ctx: FileContext, node: yaml.Node) -> dict[str, Any]:
+def load_vars(ctx: FileContext, node: yaml.Node) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The merged values of the `vars` entries, and the project-relative files they came from."""
     value = _value(node)
     entries = [value] if isinstance(value, str | dict) else value
     if not isinstance(entries, list):
         raise ctx.error("vars must be a list of files (or mappings)", _line(node), hint=_VARS_HINT)
     merged: dict[str, Any] = {}
+    files: list[str] = []
     for entry in entries:
         if isinstance(entry, dict):
             merged.update(entry)
@@ -110,6 +112,9 @@ def load_vars(ctx: FileContext, node: yaml.Node) -> dict[str, Any]:
         if not isinstance(entry, str):
             raise ctx.error(f"vars: {entry!r} is not a file name", _line(node), hint=_VARS_HINT)
         path = ctx.project.abs(ctx.dir) / entry
+        rel = project.join_rel(ctx.dir, entry)
+        if rel is not None:  # a vars file outside the project is read, but not watched
+            files.append(rel)
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
@@ -126,7 +131,7 @@ def load_vars(ctx: FileContext, node: yaml.Node) -> dict[str, Any]:
         if data is not None and not isinstance(data, dict):
             raise ctx.error(f"vars: {entry} must hold a mapping", _line(node), hint="e.g. `lr: 0.1`")
         merged.update(data or {})
-    return merged
+    return merged, tuple(files)
 
 
 def python_target(ctx: FileContext, text: object, line: int) -> model.PythonTarget:
@@ -181,7 +186,8 @@ def load(ctx: FileContext, path: Path) -> model.PipelineSpec:
     name = build.pipeline_name(ctx, _value(name_node) if name_node else None, name_line)
     root_line, root_node = top.get("root", (1, None))
     state = build.state_dir(ctx, _value(root_node) if root_node else None, root_line)
-    interp = Interpolator(ctx, load_vars(ctx, top["vars"][1]) if "vars" in top else {})
+    values, vars_files = load_vars(ctx, top["vars"][1]) if "vars" in top else ({}, ())
+    interp = Interpolator(ctx, values)
     if "stages" not in top:
         raise ctx.error("no `stages:` mapping", 1, hint="add a `stages:` mapping")
     stages_node = top["stages"][1]
@@ -193,4 +199,5 @@ def load(ctx: FileContext, path: Path) -> model.PipelineSpec:
     for sname, sline, snode in stage_items:
         build.check_stage_name(ctx, sname, sline)
         stages.append(stage(ctx, sname, sline, snode, interp, name, state))
-    return model.PipelineSpec(name=name, file=ctx.file, dir=ctx.dir, state_dir=state, stages=tuple(stages))
+    return model.PipelineSpec(name=name, file=ctx.file, dir=ctx.dir, state_dir=state, stages=tuple(stages),
+                              vars_files=vars_files)
