@@ -62,3 +62,9 @@ class LockBusyError(PivotError):
     """Another pivot process holds the lock of a state dir."""
 
     exit_code = ExitCode.FAILED
+
+
+class RemoteError(PivotError):
+    """A remote is unreachable, refuses a request, or serves something that is not a valid object."""
+
+    exit_code = ExitCode.FAILED

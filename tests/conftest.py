@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import factory
+from tests.support import factory, s3server
 
 
 @pytest.fixture
@@ -19,3 +20,20 @@ def project(tmp_path: Path) -> factory.Project:
 def multi(tmp_path: Path) -> factory.Project:
     """The three-pipeline project of `factory.multi`."""
     return factory.multi(tmp_path / "proj")
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[s3server.MotoServer]:
+    """One moto S3 server per test process (xdist worker), on a free port of 127.0.0.1."""
+    server = s3server.MotoServer().start()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def s3_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Dummy AWS credentials for the CLI subprocesses; the per-user config file in a private directory."""
+    for key, value in s3server.DUMMY_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("PIVOT_CONFIG", raising=False)

@@ -10,8 +10,9 @@ from typing import Any
 
 import click
 
-from pivot_ci.cli import common, selection
+from pivot_ci.cli import common, remote_support, selection
 from pivot_ci.cli.common import ReportInvocation
+from pivot_ci.cli.remote_support import RemoteAsk
 from pivot_ci.engine import check
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.report import github, json_report, junit, text
@@ -104,7 +105,7 @@ def _emit(inv: ReportInvocation, report: check.CheckReport, opts: ReportOptions)
 
 
 def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ...],
-           opts: ReportOptions) -> check.CheckReport:
+           opts: ReportOptions, ask: RemoteAsk | None = None) -> check.CheckReport:
     """Build and emit the report; a load error still yields the report files, then ends the command."""
     if inv.loaded is None:
         assert inv.load_error is not None
@@ -112,7 +113,8 @@ def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ..
         raise inv.load_error
     ids = set(selection.order_in(inv.loaded, inv.cwd, targets))
     with StateAccess(inv.loaded.project) as access:
-        report = check.check(inv.loaded, access, command, ids)
+        remote = None if ask is None else remote_support.remote_state(inv.loaded, access, ids, ask)
+        report = check.check(inv.loaded, access, command, ids, remote)
     _emit(inv, report, opts)
     if inv.strict and inv.loaded.broken:
         raise inv.loaded.broken[0].error
@@ -123,25 +125,38 @@ def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ..
 @click.argument("targets", nargs=-1)
 @click.option("--explain", is_flag=True, help="Show old and new hashes of what changed.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 if anything is stale.")
+@click.option("--remote", "remote_name", is_flag=False, flag_value="", default=None, metavar="[NAME]",
+              help="Also show whether each stage's outputs are on the remote (NAME, or the default remote).")
 @report_options
 @common.pivot_command(allow_all=True, reports=True)
-def status(inv: ReportInvocation, targets: tuple[str, ...], explain: bool, exit_code: bool, fmt: str | None,
-           as_json: bool, output: Path | None, extra: tuple[tuple[str, Path], ...], junit_strict: bool) -> int:
+def status(inv: ReportInvocation, targets: tuple[str, ...], explain: bool, exit_code: bool, remote_name: str | None,
+           fmt: str | None, as_json: bool, output: Path | None, extra: tuple[tuple[str, Path], ...],
+           junit_strict: bool) -> int:
     """Show which stages are up to date or stale, and why."""
     opts = _options(inv, fmt, as_json, output, extra, junit_strict, explain)
-    report = _check(inv, check.Command.STATUS, targets, opts)
+    ask = None if remote_name is None else RemoteAsk(remote_name or None, allow_missing=False)
+    report = _check(inv, check.Command.STATUS, targets, opts, ask)
     stale = any(s.status.stale for s in report.stages) or not all(p.error is None for p in report.pipelines)
     return 1 if exit_code and stale else 0
 
 
 @click.command()
 @click.argument("targets", nargs=-1)
+@click.option("--allow-missing", is_flag=True,
+              help="Outputs missing here count as available when the remote has them (checked, not downloaded).")
+@click.option("-r", "--remote", "remote_name", default=None, metavar="NAME",
+              help="The remote --allow-missing asks [the default remote].")
 @report_options
 @common.pivot_command(allow_all=True, reports=True)
-def verify(inv: ReportInvocation, targets: tuple[str, ...], fmt: str | None, as_json: bool, output: Path | None,
-           extra: tuple[tuple[str, Path], ...], junit_strict: bool) -> int:
+def verify(inv: ReportInvocation, targets: tuple[str, ...], allow_missing: bool, remote_name: str | None,
+           fmt: str | None, as_json: bool, output: Path | None, extra: tuple[tuple[str, Path], ...],
+           junit_strict: bool) -> int:
     """CI gate: every stage up to date and every output available (exit 1 otherwise)."""
-    report = _check(inv, check.Command.VERIFY, targets, _options(inv, fmt, as_json, output, extra, junit_strict))
+    if remote_name is not None and not allow_missing:
+        raise click.UsageError("-r/--remote is used by --allow-missing only")
+    ask = RemoteAsk(remote_name, allow_missing=True) if allow_missing else None
+    opts = _options(inv, fmt, as_json, output, extra, junit_strict)
+    report = _check(inv, check.Command.VERIFY, targets, opts, ask)
     return 0 if report.passed else 1
 
 

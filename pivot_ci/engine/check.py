@@ -27,6 +27,19 @@ class Failure(enum.Enum):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class RemoteState:
+    """What a remote holds, found by the CLI in one bulk query before the check: the check reads it, never asks.
+
+    `available`: hashes whose objects are all on the remote (of the selected stages' outputs and of their
+    deps that nothing produces). `allow_missing`: verify --allow-missing, so those count as available.
+    """
+
+    name: str
+    available: frozenset[str]
+    allow_missing: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class StageCheck:
     status: status.StageStatus
     passed: bool
@@ -34,6 +47,7 @@ class StageCheck:
     missing_deps: tuple[str, ...]
     lock_file: str
     fix: str | None
+    pushed: bool | None = None  # every cached output on the remote (None: no remote asked)
 
     @property
     def spec(self) -> model.StageSpec:
@@ -81,6 +95,8 @@ def _fix(loaded: Loaded, st: status.StageStatus, failure: Failure | None) -> str
     if failure is None:
         return None
     scope = "--all " if loaded.all_pipelines else ""
+    if failure is Failure.NOT_PUSHED:
+        return f"pivot push {scope}{st.display} (where the outputs exist)"
     lock_kinds = (status.ReasonKind.NO_LOCK, status.ReasonKind.UPSTREAM)
     only_lock = (not st.has_lock and all(r.kind in lock_kinds for r in st.reasons)
                  and not st.missing_files)
@@ -88,29 +104,48 @@ def _fix(loaded: Loaded, st: status.StageStatus, failure: Failure | None) -> str
     return f"pivot {verb} {scope}{st.display}"
 
 
+def _pushed(access: StateAccess, spec: model.StageSpec, remote: RemoteState | None) -> bool | None:
+    if remote is None:
+        return None
+    lock = access.read_lock(spec)
+    return lock is not None and all(e["hash"] in remote.available for e in lock["outs"])
+
+
 def _stage_check(loaded: Loaded, access: StateAccess, command: Command, st: status.StageStatus,
-                 missing_deps: tuple[str, ...]) -> StageCheck:
+                 missing_deps: tuple[str, ...], remote: RemoteState | None) -> StageCheck:
     failure = None
     if command is Command.VERIFY and missing_deps:
         failure = Failure.MISSING_DEP
     elif st.missing_files and not [r for r in st.reasons if r.kind is not status.ReasonKind.OUT_MISSING]:
-        failure = Failure.MISSING_OUTPUT
+        # with --allow-missing the remote was asked too: the output exists nowhere a checkout could get it
+        failure = Failure.NOT_PUSHED if remote is not None and remote.allow_missing else Failure.MISSING_OUTPUT
     elif st.stale:
         failure = Failure.STALE
     return StageCheck(st, failure is None, failure, missing_deps, access.lock_display(st.spec),
-                      _fix(loaded, st, failure))
+                      _fix(loaded, st, failure), _pushed(access, st.spec, remote))
 
 
-def check(loaded: Loaded, access: StateAccess, command: Command, ids: set[model.StageId]) -> CheckReport:
+def _on_remote(access: StateAccess, spec: model.StageSpec, path: str, remote: RemoteState | None) -> bool:
+    """A dep nothing produces, missing here, whose locked content the remote has (--allow-missing)."""
+    if remote is None or not remote.allow_missing:
+        return False
+    lock = access.read_lock(spec)
+    return lock is not None and any(e["path"] == path and e["hash"] in remote.available for e in lock["deps"])
+
+
+def check(loaded: Loaded, access: StateAccess, command: Command, ids: set[model.StageId],
+          remote: RemoteState | None = None) -> CheckReport:
     g = loaded.graph
     order = loaded.in_order(ids)
-    statuses = status.compute(access, g, order)
+    remote_ok = remote.available if remote is not None and remote.allow_missing else frozenset()
+    statuses = status.compute(access, g, order, remote_ok)
     missing: dict[model.StageId, list[str]] = {}
     for miss in g.missing_deps:
-        missing.setdefault(miss.stage, []).append(miss.path)
+        if miss.stage in statuses and not _on_remote(access, g.stages[miss.stage], miss.path, remote):
+            missing.setdefault(miss.stage, []).append(miss.path)
     pipelines = []
     for pipe in g.merged.pipelines:
-        stages = tuple(_stage_check(loaded, access, command, statuses[st.id], tuple(missing.get(st.id, ())))
+        stages = tuple(_stage_check(loaded, access, command, statuses[st.id], tuple(missing.get(st.id, ())), remote)
                        for st in pipe.stages if st.id in statuses)
         if stages or (loaded.current is not None and pipe.name == loaded.current.name):
             pipelines.append(PipelineCheck(pipe.name, pipe.file, pipe.state_dir, stages))

@@ -53,6 +53,7 @@ class StageStatus:
     upstream_stale: tuple[str, ...]
     has_lock: bool
     seconds: float = 0.0  # time spent checking this stage (JUnit testcase time)
+    on_remote: tuple[str, ...] = ()  # outputs missing here but on the remote (verify --allow-missing)
 
     @property
     def stale(self) -> bool:
@@ -77,11 +78,23 @@ def _params_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Reas
     return out
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class OwnCheck:
+    """A stage's own verdict, upstream ignored."""
+
+    reasons: list[Reason]
+    missing: list[str]
+    restorable: list[str]
+    has_lock: bool
+    on_remote: list[str] = dataclasses.field(default_factory=list)
+
+
 def _output_reasons(access: StateAccess, st: model.StageSpec, lock: lockfile.LockData,
-                    hasher: hashing.PathHasher) -> tuple[list[Reason], list[str], list[str]]:
+                    hasher: hashing.PathHasher, remote_ok: frozenset[str]) -> OwnCheck:
     reasons: list[Reason] = []
     missing: list[str] = []
     restorable: list[str] = []
+    on_remote: list[str] = []
     for group, cached in (("outs", True), ("metrics", False)):
         locked = {e["path"]: e["hash"] for e in lock[group]}  # type: ignore[literal-required]
         specs = st.outs if cached else st.metrics
@@ -96,12 +109,14 @@ def _output_reasons(access: StateAccess, st: model.StageSpec, lock: lockfile.Loc
             if now is None:
                 if cached and _in_cache(access, old):
                     restorable.append(out.path)
+                elif cached and old in remote_ok:
+                    on_remote.append(out.path)
                 else:
                     missing.append(out.path)
                     reasons.append(Reason(ReasonKind.OUT_MISSING, out.path, old, None))
             elif now != old:
                 reasons.append(Reason(ReasonKind.OUT_CHANGED, out.path, old, now))
-    return reasons, missing, restorable
+    return OwnCheck(reasons, missing, restorable, True, on_remote)
 
 
 def _in_cache(access: StateAccess, h: str) -> bool:
@@ -114,18 +129,28 @@ def _in_cache(access: StateAccess, h: str) -> bool:
 
 def own_reasons(access: StateAccess, graph: StageGraph,
                 st: model.StageSpec) -> tuple[list[Reason], list[str], list[str], bool]:
-    """(reasons, missing outputs, outputs restorable from cache, has lock) ignoring upstream.
+    """(reasons, missing outputs, outputs restorable from cache, has lock) ignoring upstream."""
+    own = own_check(access, graph, st)
+    return own.reasons, own.missing, own.restorable, own.has_lock
+
+
+def own_check(access: StateAccess, graph: StageGraph, st: model.StageSpec,
+              remote_ok: frozenset[str] = frozenset()) -> OwnCheck:
+    """The stage's own verdict, ignoring upstream.
 
     A missing dep that some stage produces is that stage's business (it is stale or restorable),
-    so only deps that nothing produces count as missing here.
+    so only deps that nothing produces count as missing here. `remote_ok`: hashes a remote holds
+    (verify --allow-missing), which make an output or an unproduced dep missing here count as available.
     """
     hasher = access.hasher(st.state_dir)
     lock = access.read_lock(st)
+    locked_deps = {e["path"]: e["hash"] for e in lock["deps"]} if lock is not None else {}
     dep_missing = [Reason(ReasonKind.DEP_MISSING, d.path) for d in st.deps
-                   if graph.producer_of(d.path) is None and hasher.path(d.path) is None]
+                   if graph.producer_of(d.path) is None and hasher.path(d.path) is None
+                   and locked_deps.get(d.path) not in remote_ok]
     if lock is None:
         outs_missing = [o.path for o in st.all_outputs() if not access.project.abs(o.path).exists()]
-        return [Reason(ReasonKind.NO_LOCK), *dep_missing], outs_missing, [], False
+        return OwnCheck([Reason(ReasonKind.NO_LOCK), *dep_missing], outs_missing, [], False)
     reasons: list[Reason] = []
     if st.cmd is not None and lock["cmd"] != st.cmd:
         reasons.append(Reason(ReasonKind.CMD, None, lock["cmd"], st.cmd))
@@ -133,7 +158,6 @@ def own_reasons(access: StateAccess, graph: StageGraph,
     if st.python is not None and lock["code"] != code:
         reasons.append(Reason(ReasonKind.CODE, st.python.qualname, lock["code"], code))
     reasons += _params_changes(lock["params"], st.params)
-    locked_deps = {e["path"]: e["hash"] for e in lock["deps"]}
     for dep in st.deps:
         now = hasher.path(dep.path)
         if now is not None and locked_deps.get(dep.path) != now:
@@ -141,20 +165,23 @@ def own_reasons(access: StateAccess, graph: StageGraph,
     for path in sorted(set(locked_deps) - {d.path for d in st.deps}):
         reasons.append(Reason(ReasonKind.DEP_CHANGED, path, locked_deps[path], None))
     reasons += dep_missing
-    out_reasons, missing, restorable = _output_reasons(access, st, lock, hasher)
-    return reasons + out_reasons, missing, restorable, True
+    outs = _output_reasons(access, st, lock, hasher, remote_ok)
+    return dataclasses.replace(outs, reasons=reasons + outs.reasons)
 
 
-def compute(access: StateAccess, graph: StageGraph, ids: Iterable[model.StageId]) -> dict[model.StageId, StageStatus]:
+def compute(access: StateAccess, graph: StageGraph, ids: Iterable[model.StageId],
+            remote_ok: frozenset[str] = frozenset()) -> dict[model.StageId, StageStatus]:
     """Statuses of `ids` (given in topological order); upstream staleness propagates."""
     result: dict[model.StageId, StageStatus] = {}
     for sid in ids:
         start = time.perf_counter()
         st = graph.stages[sid]
-        reasons, missing, restorable, has_lock = own_reasons(access, graph, st)
+        own = own_check(access, graph, st, remote_ok)
+        reasons = own.reasons
         up = [graph.display(p) for p in graph.graph.predecessors(sid) if p in result and result[p].stale]
         if up:
             reasons.append(Reason(ReasonKind.UPSTREAM, ", ".join(sorted(up))))
-        result[sid] = StageStatus(sid, graph.display(sid), st, tuple(reasons), tuple(missing),
-                                  tuple(restorable), tuple(sorted(up)), has_lock, time.perf_counter() - start)
+        result[sid] = StageStatus(sid, graph.display(sid), st, tuple(reasons), tuple(own.missing),
+                                  tuple(own.restorable), tuple(sorted(up)), own.has_lock,
+                                  time.perf_counter() - start, tuple(own.on_remote))
     return result

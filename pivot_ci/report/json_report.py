@@ -32,6 +32,7 @@ def stage_dict(report: CheckReport, s: StageCheck) -> dict[str, Any]:
         "changes": changes,
         "missing_files": sorted(set(st.missing_files) | set(s.missing_deps)),
         "upstream_stale": list(st.upstream_stale), "fix": s.fix,
+        "pushed": s.pushed,
     }
 
 

@@ -116,10 +116,6 @@ class Cache:
     def read_tree(self, h: str) -> hashing.TreeHash:
         """The entries of tree object `h`; StateError naming the object when it is missing or corrupt."""
         path = self.object_path(h)
-
-        def corrupt(why: str) -> StateError:
-            return StateError(f"cache object {h} is corrupt: {why}", file=str(path), hint=_CORRUPT_HINT)
-
         if not hashing.is_tree_hash(h):
             raise StateError(f"cache object {h} is not a directory manifest", file=str(path))
         try:
@@ -127,24 +123,36 @@ class Cache:
         except FileNotFoundError:
             raise StateError(f"cache object {h} is missing", file=str(path),
                              hint="run `pivot repro` (or `pivot pull`) to recreate it") from None
-        if hashing.hash_bytes(data) + hashing.DIR_SUFFIX != h:
-            raise corrupt("its content does not match its hash")
+        return parse_tree(h, data, str(path))
+
+    def temp_object(self, h: str) -> Path:
+        """A fresh temporary path beside object `h`'s final place (same filesystem, so adopting is a rename)."""
+        final = self.object_path(h)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        return fsutil.temp_path(final)
+
+    def adopt(self, h: str, tmp: Path) -> None:
+        """Move the downloaded file `tmp` in as object `h` after re-hashing it; a mismatch is refused.
+
+        Objects from elsewhere (a remote) are trusted by content, never by name: `tmp` is removed and
+        StateError raised when its content does not hash to `h`.
+        """
+        final = self.object_path(h)
         try:
-            raw = json.loads(data)
-        except ValueError as exc:
-            raise corrupt(f"not JSON ({exc})") from None
-        if not isinstance(raw, list):
-            raise corrupt("not a list of entries")
-        entries: list[tuple[str, str]] = []
-        for item in raw:
-            if not (isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)):
-                raise corrupt(f"bad entry {item!r}")
-            rel, fh = item
-            # A manifest names paths to create on restore: never outside the restored directory.
-            if any(part in ("", ".", "..") for part in rel.split("/")) or not _FILE_HASH_RE.match(fh):
-                raise corrupt(f"bad entry {item!r}")
-            entries.append((rel, fh))
-        return hashing.TreeHash(h, tuple(entries))
+            actual = hashing.hash_file(tmp)
+            if hashing.is_tree_hash(h):
+                actual += hashing.DIR_SUFFIX
+            if actual != h:
+                raise StateError(f"object {h} failed verification: its content hashes to {actual}",
+                                 hint="the remote copy is corrupt: delete it there and push it again "
+                                      "from a machine that has it")
+            if hashing.is_tree_hash(h):
+                parse_tree(h, tmp.read_bytes(), str(tmp))
+            os.chmod(tmp, _OBJECT_MODE)
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def _place(self, h: str, target: Path, mode: LinkMode) -> None:
         """Create `target` (which must not exist) from object `h`."""
@@ -203,6 +211,32 @@ class Cache:
         except StateError:
             return False
         return all(self.verify(fh) for _, fh in tree.entries)
+
+
+def parse_tree(h: str, data: bytes, where: str) -> hashing.TreeHash:
+    """The entries of the manifest `data` of tree `h`; StateError (at `where`) unless it is exactly that."""
+
+    def corrupt(why: str) -> StateError:
+        return StateError(f"cache object {h} is corrupt: {why}", file=where, hint=_CORRUPT_HINT)
+
+    if hashing.hash_bytes(data) + hashing.DIR_SUFFIX != h:
+        raise corrupt("its content does not match its hash")
+    try:
+        raw = json.loads(data)
+    except ValueError as exc:
+        raise corrupt(f"not JSON ({exc})") from None
+    if not isinstance(raw, list):
+        raise corrupt("not a list of entries")
+    entries: list[tuple[str, str]] = []
+    for item in raw:
+        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(x, str) for x in item)):
+            raise corrupt(f"bad entry {item!r}")
+        rel, fh = item
+        # A manifest names paths to create on restore: never outside the restored directory.
+        if any(part in ("", ".", "..") for part in rel.split("/")) or not _FILE_HASH_RE.match(fh):
+            raise corrupt(f"bad entry {item!r}")
+        entries.append((rel, fh))
+    return hashing.TreeHash(h, tuple(entries))
 
 
 def _swap_in(src: Path, dest: Path) -> None:

@@ -14,6 +14,7 @@ ALLOWED: dict[str, set[str]] = {
     "dag": {"discover", "pipeline", "dag"},
     "engine": {"discover", "pipeline", "dag", "engine", "state"},
     "report": {"report", "engine.check", "engine.status"},
+    "remote": {"remote", "state"},
 }
 
 

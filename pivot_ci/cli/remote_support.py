@@ -1,0 +1,99 @@
+"""What the remote commands and `status --remote` / `verify --allow-missing` share in the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sys
+import time
+from collections.abc import Iterable, Iterator
+
+import click
+
+from pivot_ci.cli import common
+from pivot_ci.dag.load import Loaded
+from pivot_ci.engine import check
+from pivot_ci.engine.access import StateAccess
+from pivot_ci.pipeline import model
+from pivot_ci.remote import base, config, factory, sync
+
+
+def default_jobs() -> int:
+    """Transfers wait on I/O, not CPU: several per core."""
+    return min(32, 4 * common.jobs_default())
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RemoteAsk:
+    """status --remote [NAME] / verify --allow-missing [-r NAME]: which remote to ask, and why."""
+
+    name: str | None
+    allow_missing: bool
+
+
+def stage_refs(loaded: Loaded, access: StateAccess, ids: Iterable[model.StageId]) -> list[sync.OutRef]:
+    """The cached outputs the lock files of `ids` name, each lock read from its stage's own state dir."""
+    refs: list[sync.OutRef] = []
+    for sid in ids:
+        lock = access.read_lock(loaded.graph.stages[sid])
+        if lock is not None:
+            refs += sync.refs_of(loaded.graph.display(sid), lock)
+    return refs
+
+
+@contextlib.contextmanager
+def opened(loaded: Loaded, name: str | None, jobs: int, purpose: str) -> Iterator[base.Remote]:
+    spec = config.resolve(loaded.project, name, purpose=purpose)
+    remote = factory.connect(spec, loaded.project.root, jobs)
+    try:
+        yield remote
+    finally:
+        remote.close()
+
+
+def remote_state(loaded: Loaded, access: StateAccess, ids: Iterable[model.StageId],
+                 ask: RemoteAsk) -> check.RemoteState:
+    """One bulk existence query for the outputs of `ids` and their deps that nothing produces."""
+    ids = list(ids)
+    hashes = [r.hash for r in stage_refs(loaded, access, ids)]
+    wanted = set(ids)
+    for miss in loaded.graph.missing_deps:
+        lock = access.read_lock(loaded.graph.stages[miss.stage]) if miss.stage in wanted else None
+        if lock is not None:
+            hashes += [e["hash"] for e in lock["deps"] if e["path"] == miss.path]
+    purpose = "--allow-missing" if ask.allow_missing else "--remote"
+    jobs = default_jobs()
+    with opened(loaded, ask.name, jobs, purpose) as remote:
+        available = sync.available(access.cache, remote, hashes, jobs)
+        return check.RemoteState(remote.spec.name, available, ask.allow_missing)
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+class ProgressLine:
+    """`pushing 120/1000 objects, 3.4 MB` rewritten in place on a terminal; nothing when stderr is not one."""
+
+    def __init__(self, console: common.Console, verb: str) -> None:
+        self._verb = verb
+        self.enabled = console.verbosity >= 0 and sys.stderr.isatty()
+        self._last = 0.0
+        self._shown = False
+
+    def __call__(self, done: int, total: int, nbytes: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self._last < 0.1 and done < total):
+            return
+        self._last = now
+        self._shown = True
+        click.echo(f"\r{self._verb} {done}/{total} objects, {human_bytes(nbytes)}\x1b[K", err=True, nl=False)
+
+    def clear(self) -> None:
+        if self._shown:
+            click.echo("\r\x1b[K", err=True, nl=False)

@@ -1,0 +1,92 @@
+"""The Remote protocol: a store of content-addressed objects at files/<2 hex>/<rest>, and its keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import Protocol
+
+from pivot_ci.errors import RemoteError
+
+# An object key is a content hash (a tree's ends in .dir): never a path. Everything a remote hands back is
+# checked against this before it is joined to a directory, so a hostile listing cannot name `../x`.
+KEY_RE = re.compile(r"^[0-9a-f]{3,128}(\.dir)?$")
+OBJECTS = "files"
+
+# (objects done, objects in all, bytes done): called from transfer threads, never concurrently.
+Progress = Callable[[int, int, int], None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RemoteSpec:
+    """One configured remote: the project's settings merged with the user's (credentials only there)."""
+
+    name: str
+    url: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    access_key_id: str | None = dataclasses.field(default=None, repr=False)
+    secret_access_key: str | None = dataclasses.field(default=None, repr=False)
+    session_token: str | None = dataclasses.field(default=None, repr=False)
+
+    def error(self, what: str, cause: object, hint: str | None = None) -> RemoteError:
+        """`remote 'origin' (s3://b/p): <what>: <cause>`, exit 1."""
+        return RemoteError(f"remote '{self.name}' ({self.url}): {what}: {cause}",
+                           hint=hint or "check that the remote is reachable, then run the command again "
+                                        "(objects already transferred are kept)")
+
+
+def is_key(key: str) -> bool:
+    return KEY_RE.match(key) is not None
+
+
+def check_key(spec: RemoteSpec, key: str) -> str:
+    """`key` itself when it is a valid object key; RemoteError naming the remote otherwise."""
+    if not is_key(key):
+        raise spec.error("refused object key", repr(key),
+                         hint="an object key is a content hash (hex digits, optionally `.dir`); the remote "
+                              "holds something pivot-ci did not write")
+    return key
+
+
+def rel_name(key: str) -> str:
+    """`files/ab/cdef...` for key `abcdef...` (the same layout as the local cache)."""
+    return f"{OBJECTS}/{key[:2]}/{key[2:]}"
+
+
+def key_of_listed(spec: RemoteSpec, name: str) -> str:
+    """The key of a listed object name `files/ab/cdef...` (relative to the remote's root); refused unless
+    it is exactly that shape, so no listing can make pivot-ci read or write elsewhere."""
+    parts = name.split("/")
+    if len(parts) != 3 or parts[0] != OBJECTS or len(parts[1]) != 2:
+        raise spec.error("refused object key in listing", repr(name),
+                         hint="the remote holds something pivot-ci did not write under files/; remove it")
+    return check_key(spec, parts[1] + parts[2])
+
+
+class Remote(Protocol):
+    """What push and fetch need; implementations raise RemoteError (naming the remote) and nothing else."""
+
+    spec: RemoteSpec
+
+    def has_many(self, keys: Collection[str], jobs: int) -> set[str]:
+        """The subset of `keys` present on the remote, found in bulk (no download)."""
+        ...
+
+    def prepare_upload(self) -> None:
+        """Make sure objects can be written (create the directory, check the bucket)."""
+        ...
+
+    def upload(self, key: str, src: Path) -> None:
+        """Store `src` as object `key`; atomically: the object is complete or absent, never partial."""
+        ...
+
+    def download(self, key: str, dest: Path) -> bool:
+        """Write object `key` to the new file `dest`; False when the remote does not have it."""
+        ...
+
+    def close(self) -> None:
+        ...

@@ -1,0 +1,84 @@
+"""A remote that is a directory (a local path, a network mount): objects at <root>/files/<2 hex>/<rest>."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Collection
+from pathlib import Path
+
+from pivot_ci.remote import base
+from pivot_ci.state import fsutil
+
+
+def url_path(url: str, project_root: Path) -> Path:
+    """The directory a local URL names: `file:///abs`, an absolute path, or a path relative to the project."""
+    raw = url.removeprefix("file://")
+    path = Path(os.path.expanduser(raw))
+    return path if path.is_absolute() else project_root / path
+
+
+def _discard(tmp: Path) -> None:
+    with contextlib.suppress(OSError):
+        tmp.unlink()
+
+
+class LocalRemote:
+    def __init__(self, spec: base.RemoteSpec, project_root: Path) -> None:
+        self.spec = spec
+        self.root = url_path(spec.url, project_root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / base.rel_name(base.check_key(self.spec, key))
+
+    def _require_root(self) -> None:
+        if not self.root.is_dir():
+            raise self.spec.error("not a directory", self.root,
+                                  hint="create it or mount it, or fix the URL (`pivot remote add --force`)")
+
+    def has_many(self, keys: Collection[str], jobs: int) -> set[str]:
+        if not self.root.exists() and self.root.parent.is_dir():
+            return set()  # not created yet (the first push creates it): it holds nothing
+        self._require_root()
+        try:
+            return {k for k in keys if self._path(k).is_file()}
+        except OSError as exc:
+            raise self.spec.error("cannot check objects", exc) from None
+
+    def prepare_upload(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self.spec.error("cannot create the remote directory", exc) from None
+        self._require_root()
+
+    def upload(self, key: str, src: Path) -> None:
+        final = self._path(key)
+        # A hidden temporary sibling, then a rename: readers see the whole object or none of it.
+        tmp = fsutil.temp_path(final)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, tmp)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, final)
+        except OSError as exc:
+            _discard(tmp)
+            raise self.spec.error(f"cannot upload object {key}", exc) from None
+        except BaseException:
+            _discard(tmp)
+            raise
+
+    def download(self, key: str, dest: Path) -> bool:
+        src = self._path(key)
+        if not src.is_file():
+            self._require_root()
+            return False
+        try:
+            shutil.copyfile(src, dest)
+        except OSError as exc:
+            raise self.spec.error(f"cannot download object {key}", exc) from None
+        return True
+
+    def close(self) -> None:
+        pass

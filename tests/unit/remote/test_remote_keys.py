@@ -1,0 +1,61 @@
+"""Object keys from a remote are validated before they become paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pivot_ci.errors import RemoteError
+from pivot_ci.remote import base, local, s3
+
+SPEC = base.RemoteSpec("origin", "s3://bucket/prefix")
+GOOD = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize("key", [GOOD, GOOD + ".dir", "abc"])
+def test_valid_keys(key: str) -> None:
+    assert base.check_key(SPEC, key) == key
+    assert base.rel_name(key) == f"files/{key[:2]}/{key[2:]}"
+
+
+@pytest.mark.parametrize("key", ["", "../x", "ab/cd", GOOD.upper(), GOOD + ".DIR", GOOD + "/..", "..", ".dir",
+                                 GOOD + ".dir.dir", "/etc/passwd", "ab\x00cd", "zz" + GOOD])
+def test_invalid_keys_are_refused_naming_the_remote(key: str) -> None:
+    with pytest.raises(RemoteError) as exc:
+        base.check_key(SPEC, key)
+    assert "remote 'origin' (s3://bucket/prefix)" in str(exc.value)
+    assert exc.value.exit_code == 1
+
+
+@pytest.mark.parametrize("name", [f"files/{GOOD[:2]}/../../escape", f"files/{GOOD[:2]}/{GOOD[2:]}/x",
+                                  f"other/{GOOD[:2]}/{GOOD[2:]}", f"files/{GOOD[:3]}/{GOOD[3:]}",
+                                  f"files/{GOOD[:2]}/..", "files/../" + GOOD])
+def test_listed_names_must_be_exactly_files_2hex_rest(name: str) -> None:
+    with pytest.raises(RemoteError, match="refused object key"):
+        base.key_of_listed(SPEC, name)
+
+
+def test_listed_name_gives_its_key() -> None:
+    assert base.key_of_listed(SPEC, f"files/{GOOD[:2]}/{GOOD[2:]}.dir") == GOOD + ".dir"
+
+
+def test_local_remote_never_joins_an_invalid_key(tmp_path: Path) -> None:
+    remote = local.LocalRemote(base.RemoteSpec("here", str(tmp_path)), tmp_path)
+    (tmp_path / "secret").write_text("x")
+    with pytest.raises(RemoteError):
+        remote.download("../secret", tmp_path / "out")
+    with pytest.raises(RemoteError):
+        remote.upload("../../x", tmp_path / "secret")
+    assert not (tmp_path / "out").exists()
+
+
+def test_local_url_forms(tmp_path: Path) -> None:
+    assert local.url_path("file:///srv/r", tmp_path) == Path("/srv/r")
+    assert local.url_path("/srv/r", tmp_path) == Path("/srv/r")
+    assert local.url_path("../r", tmp_path) == tmp_path / "../r"
+
+
+def test_s3_url_split() -> None:
+    assert s3.split_url("s3://bucket") == ("bucket", "")
+    assert s3.split_url("s3://bucket/a/b/") == ("bucket", "a/b/")
