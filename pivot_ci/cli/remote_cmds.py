@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from pivot_ci import project
-from pivot_ci.cli import common, selection
+from pivot_ci.cli import common, selection, workspace_cmds
 from pivot_ci.cli.common import Invocation
 from pivot_ci.cli.remote_support import ProgressLine, default_jobs, human_bytes, opened, stage_refs
 from pivot_ci.engine import checkout as engine_checkout
@@ -102,12 +102,7 @@ def pull(inv: Invocation, targets: tuple[str, ...], remote_name: str | None, job
     order = [st.id for st in stages]
     with selection.locked(inv, order, "pull"), StateAccess(inv.loaded.project) as access:
         restored = engine_checkout.checkout(access, stages, force=force, mode=cache.LinkMode(link))
-    for path in restored.restored:
-        inv.console.debug(f"restored {path}")
-    for skip in restored.skipped:
-        inv.console.warn(f"{skip.path}: {skip.why}")
-    inv.console.info(f"{len(restored.restored)} outputs restored"
-                     + (f", {len(restored.skipped)} not restored" if restored.skipped else ""))
+    workspace_cmds.report_checkout(inv, restored)
     return 1 if result.missing or restored.skipped else 0
 
 

@@ -62,13 +62,18 @@ def checkout(inv: Invocation, targets: tuple[str, ...], force: bool, link: str) 
     with selection.locked(inv, order, "checkout"), StateAccess(inv.loaded.project) as access:
         result = engine_checkout.checkout(access, [inv.loaded.graph.stages[sid] for sid in order], force=force,
                                           mode=cache.LinkMode(link))
+    report_checkout(inv, result)
+    return 1 if result.skipped else 0
+
+
+def report_checkout(inv: Invocation, result: engine_checkout.CheckoutResult) -> None:
+    """What checkout (and pull) restored and what it left alone, on stderr."""
     for path in result.restored:
         inv.console.debug(f"restored {path}")
     for skip in result.skipped:
         inv.console.warn(f"{skip.path}: {skip.why}")
     inv.console.info(f"{len(result.restored)} outputs restored"
                      + (f", {len(result.skipped)} not restored" if result.skipped else ""))
-    return 1 if result.skipped else 0
 
 
 @click.command(name="list")
