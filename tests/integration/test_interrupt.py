@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support import procs
 from tests.support.factory import Project
 
 SLOW = """
@@ -51,14 +51,6 @@ def _assert_state_is_clean(p: Project) -> None:
     assert leftovers == []
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_during_a_stage_stops_it_and_keeps_finished_locks(project: Project, sig: int, code: int) -> None:
     _slow_project(project, 60)
@@ -73,10 +65,7 @@ def test_signal_during_a_stage_stops_it_and_keeps_finished_locks(project: Projec
     assert project.exists("p/.pivot/stages/fast.lock")
     assert not project.exists("p/.pivot/stages/slow.lock")  # never marked done
     child = int(project.read("p/slow.pid"))
-    deadline = time.monotonic() + 10
-    while _pid_alive(child) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _pid_alive(child), "the stage's process was left running"
+    assert procs.wait_gone(child, 10), "the stage's process was left running"
     _assert_state_is_clean(project)
     # the interrupted stage is still stale, and a rerun completes it
     st = project.stage_json(project.run("status", "--json", cwd="p"))
@@ -107,10 +96,7 @@ def test_interrupting_a_python_stage_terminates_the_worker(project: Project) -> 
         proc.kill()
     assert proc.returncode == 130
     worker = int(project.read("p/worker.pid"))
-    deadline = time.monotonic() + 10
-    while _pid_alive(worker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _pid_alive(worker)
+    assert procs.wait_gone(worker, 10), "the worker process was left running"
     assert not project.exists("p/.pivot/stages/sleepy.lock")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import re
 import signal
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import factory
+from tests.support import factory, procs
 from tests.support.factory import Project
 
 TIMEOUT = 20.0
@@ -238,14 +237,6 @@ def test_sigint_exits_130_and_leaves_valid_locks(watch_multi: tuple[Project, Wat
     assert not list(p.root.rglob(".pivot/tmp/watch-*"))
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_sigterm_during_a_stage_stops_it_and_keeps_finished_locks(tmp_path: Path) -> None:
     p = factory.multi(tmp_path / "proj")
     p.write("train/stages.py", """
@@ -277,10 +268,7 @@ def test_sigterm_during_a_stage_stops_it_and_keeps_finished_locks(tmp_path: Path
         proc.kill()
         proc.wait(timeout=TIMEOUT)
     worker = int(p.read("train/started"))
-    deadline = time.monotonic() + TIMEOUT
-    while _alive(worker):
-        assert time.monotonic() < deadline, "the running stage was left running"
-        time.sleep(0.05)
+    assert procs.wait_gone(worker, TIMEOUT), "the running stage was left running"
     _assert_locks_are_valid(p)
     assert "slow" in p.read("prep/clean.txt")
     st = p.stage_json(p.run("status", "--all", "--json"))
