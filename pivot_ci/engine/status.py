@@ -145,8 +145,10 @@ def own_check(access: StateAccess, graph: StageGraph, st: model.StageSpec,
     hasher = access.hasher(st.state_dir)
     lock = access.read_lock(st)
     locked_deps = {e["path"]: e["hash"] for e in lock["deps"]} if lock is not None else {}
+    # each dep is hashed once (through the memo): without a lock, only the ones nothing produces
+    now = {d.path: hasher.path(d.path) for d in st.deps if lock is not None or graph.producer_of(d.path) is None}
     dep_missing = [Reason(ReasonKind.DEP_MISSING, d.path) for d in st.deps
-                   if graph.producer_of(d.path) is None and hasher.path(d.path) is None
+                   if graph.producer_of(d.path) is None and now[d.path] is None
                    and locked_deps.get(d.path) not in remote_ok]
     if lock is None:
         outs_missing = [o.path for o in st.all_outputs() if not access.project.abs(o.path).exists()]
@@ -159,9 +161,9 @@ def own_check(access: StateAccess, graph: StageGraph, st: model.StageSpec,
         reasons.append(Reason(ReasonKind.CODE, st.python.qualname, lock["code"], code))
     reasons += _params_changes(lock["params"], st.params)
     for dep in st.deps:
-        now = hasher.path(dep.path)
-        if now is not None and locked_deps.get(dep.path) != now:
-            reasons.append(Reason(ReasonKind.DEP_CHANGED, dep.path, locked_deps.get(dep.path), now))
+        h = now[dep.path]
+        if h is not None and locked_deps.get(dep.path) != h:
+            reasons.append(Reason(ReasonKind.DEP_CHANGED, dep.path, locked_deps.get(dep.path), h))
     for path in sorted(set(locked_deps) - {d.path for d in st.deps}):
         reasons.append(Reason(ReasonKind.DEP_CHANGED, path, locked_deps[path], None))
     reasons += dep_missing
