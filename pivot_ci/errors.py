@@ -64,6 +64,10 @@ class LockBusyError(PivotError):
     exit_code = ExitCode.FAILED
 
 
+class GitError(PivotError):
+    """git is missing, the project is not in a repository, or a revision cannot be read."""
+
+
 class RemoteError(PivotError):
     """A remote is unreachable, refuses a request, or serves something that is not a valid object."""
 

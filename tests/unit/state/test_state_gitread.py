@@ -1,0 +1,116 @@
+"""Reading files at git revisions without a checkout, with real repositories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pivot_ci.errors import GitError
+from pivot_ci.state.gitread import GitRepo
+from tests.support import gitrepo
+
+
+def _repo(tmp_path: Path) -> gitrepo.GitRepo:
+    return gitrepo.init(tmp_path / "repo", gitrepo.base_env(tmp_path / "home"))
+
+
+def _write(root: Path, rel: str, text: str) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_reads_files_of_two_revisions_without_touching_the_work_tree(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    _write(repo.root, "p/.pivot/stages/a.lock", "v1\n")
+    repo.commit_all("one").ok()
+    first = repo.head()
+    _write(repo.root, "p/.pivot/stages/a.lock", "v2\n")
+    _write(repo.root, "p/data.pvt", "pointer\n")
+    repo.commit_all("two").ok()
+    _write(repo.root, "p/.pivot/stages/a.lock", "work tree\n")
+    with GitRepo.open(repo.root, "test") as git:
+        assert git.prefix == ""
+        old, new = git.resolve(first), git.resolve("HEAD")
+        assert git.read(old, ["p/.pivot/stages/a.lock", "p/data.pvt"]) == {
+            "p/.pivot/stages/a.lock": b"v1\n", "p/data.pvt": None}
+        assert git.read_one(new, "p/.pivot/stages/a.lock") == b"v2\n"
+        assert git.read_one(new, "p") is None  # a tree, not a file
+        assert git.list_files(new, lambda p: p.endswith(".pvt")) == ["p/data.pvt"]
+        assert sorted(git.list_files(old)) == ["p/.pivot/stages/a.lock"]
+    assert (repo.root / "p/.pivot/stages/a.lock").read_text() == "work tree\n"
+
+
+def test_project_below_the_repository_top_uses_project_relative_paths(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    _write(repo.root, "sub/proj/x.lock", "in project\n")
+    _write(repo.root, "other/x.lock", "outside\n")
+    repo.commit_all("one").ok()
+    with GitRepo.open(repo.root / "sub" / "proj", "test") as git:
+        assert git.prefix == "sub/proj/"
+        sha = git.resolve("main")
+        assert git.list_files(sha) == ["x.lock"]
+        assert git.read_one(sha, "x.lock") == b"in project\n"
+        (repo.root / "sub/proj/x.lock").write_text("changed\n")
+        (repo.root / "sub/proj/new.lock").write_text("new\n")
+        (repo.root / "other/x.lock").write_text("changed too\n")
+        assert git.unstaged(["x.lock", "new.lock", "y.lock"]) == ["new.lock", "x.lock"]
+        repo.git("add", "sub/proj/x.lock").ok()
+        assert git.unstaged(["x.lock"]) == []
+
+
+def test_unknown_revision_is_an_error_naming_it(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    _write(repo.root, "a", "a\n")
+    repo.commit_all("one").ok()
+    with GitRepo.open(repo.root, "test") as git:
+        for rev in ("no-such-branch", "--output=/tmp/x", ""):
+            with pytest.raises(GitError) as info:
+                git.resolve(rev)
+            assert repr(rev) in str(info.value) or f"'{rev}'" in str(info.value)
+            assert info.value.hint
+
+
+def test_shallow_clone_names_the_fetch_depth_fix(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    for i in range(3):
+        _write(repo.root, "a", f"{i}\n")
+        repo.commit_all(f"c{i}").ok()
+    first = repo.git("rev-list", "--max-parents=0", "HEAD").ok().output.strip()
+    clone = tmp_path / "clone"
+    gitrepo.run(["git", "clone", "-q", "--depth", "1", f"file://{repo.root}", str(clone)], tmp_path,
+                repo.env).ok()
+    with GitRepo.open(clone, "test") as git:
+        assert git.is_shallow()
+        with pytest.raises(GitError) as info:
+            git.resolve(first)
+        assert "fetch-depth" in (info.value.hint or "")
+
+
+def test_revision_scopes(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    _write(repo.root, "a", "1\n")
+    repo.commit_all("one").ok()
+    one = repo.head()
+    repo.git("tag", "-a", "v1", "-m", "annotated").ok()
+    _write(repo.root, "a", "2\n")
+    repo.commit_all("two").ok()
+    two = repo.head()
+    repo.git("checkout", "-q", "-b", "side", one).ok()
+    _write(repo.root, "a", "3\n")
+    repo.commit_all("three").ok()
+    three = repo.head()
+    with GitRepo.open(repo.root, "test") as git:
+        assert set(git.revisions(branches=True)) == {two, three}
+        assert git.revisions(tags=True) == [one]
+        assert set(git.revisions(commits=True)) == {one, two, three}
+        assert git.head() == three
+
+
+def test_outside_a_repository(tmp_path: Path) -> None:
+    (tmp_path / "plain").mkdir()
+    assert GitRepo.find(tmp_path / "plain") is None
+    with pytest.raises(GitError) as info:
+        GitRepo.open(tmp_path / "plain", "pivot gc --rev")
+    assert "pivot gc --rev" in str(info.value)
