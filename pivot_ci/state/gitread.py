@@ -22,8 +22,7 @@ _REV_HINT = "name a commit, branch or tag that `git rev-parse` accepts (see `git
 
 def _git(args: Sequence[str], cwd: Path, *, check: bool = True, data: bytes | None = None) -> bytes:
     try:
-        proc = subprocess.run(["git", *args], cwd=cwd, input=data, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, check=False)
+        proc = subprocess.run(["git", *args], cwd=cwd, input=data, capture_output=True, check=False)
     except FileNotFoundError:
         raise GitError("git is not installed (or not on PATH)",
                        hint="install git: reading revisions needs it") from None
