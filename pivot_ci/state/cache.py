@@ -198,6 +198,23 @@ class Cache:
             fsutil.remove_path(tmp)
             raise
 
+    def quarantine(self, h: str) -> Path | None:
+        """Move object `h` (whose content does not match its name) to `bad/`, never deleting it: the evidence
+        stays for whoever investigates. Returns where it went; None when there was no object."""
+        src = self.object_path(h)
+        bad = self.root / "bad"
+        bad.mkdir(parents=True, exist_ok=True)
+        dest = bad / h
+        n = 1
+        while dest.exists():
+            n += 1
+            dest = bad / f"{h}.{n}"
+        try:
+            os.replace(src, dest)
+        except FileNotFoundError:
+            return None
+        return dest
+
     def verify(self, h: str) -> bool:
         """True when the object's content matches `h` (for a tree: its manifest and every file)."""
         path = self.object_path(h)

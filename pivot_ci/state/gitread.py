@@ -167,6 +167,24 @@ class GitRepo:
                 found.append(path[len(self.prefix):])
         return sorted(found)
 
+    def tracked(self, paths: Iterable[str]) -> list[str]:
+        """Of project-relative `paths` (files or directories), those git tracks something at or below."""
+        wanted = list(paths)
+        if not wanted:
+            return []
+        out = _git(["ls-files", "-z", "--", *(self.prefix + p for p in wanted)], self.top)
+        files = [f[len(self.prefix):] for f in out.decode("utf-8", "surrogateescape").split("\0") if f]
+        return [p for p in wanted if any(f == p or f.startswith(p.rstrip("/") + "/") for f in files)]
+
+    def ignored(self, paths: Iterable[str]) -> set[str]:
+        """Of project-relative `paths`, those git ignores (.gitignore files, info/exclude, core.excludesFile)."""
+        wanted = list(paths)
+        if not wanted:
+            return set()
+        data = "".join(self.prefix + p + "\0" for p in wanted).encode("utf-8", "surrogateescape")
+        out = _git(["check-ignore", "-z", "--stdin", "--no-index"], self.top, check=False, data=data)
+        return {p[len(self.prefix):] for p in out.decode("utf-8", "surrogateescape").split("\0") if p}
+
     def close(self) -> None:
         if self._batch is not None:
             proc, self._batch = self._batch, None

@@ -194,3 +194,22 @@ def test_verify_detects_altered_object(tmp_path: Path, store: cache.Cache) -> No
     obj.write_text("tampered")
     assert not store.verify(h)
     assert not store.verify("0123456789abcdef")
+
+
+def test_quarantine_moves_a_bad_object_aside_and_never_deletes_it(tmp_path: Path) -> None:
+    c = cache.Cache(tmp_path / "cache")
+    src = tmp_path / "f.txt"
+    src.write_text("good")
+    h = hashing.hash_file(src)
+    for round_ in range(2):
+        c.store_file(src, h)
+        obj = c.object_path(h)
+        os.chmod(obj, 0o644)
+        obj.write_text(f"flipped {round_}")
+        assert not c.verify(h)
+        moved = c.quarantine(h)
+        assert moved is not None and moved.parent == tmp_path / "cache" / "bad"
+        assert moved.read_text() == f"flipped {round_}"
+        assert not obj.exists()
+    assert sorted(p.name for p in (tmp_path / "cache" / "bad").iterdir()) == [h, f"{h}.2"]
+    assert c.quarantine(h) is None

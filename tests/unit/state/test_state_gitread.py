@@ -114,3 +114,16 @@ def test_outside_a_repository(tmp_path: Path) -> None:
     with pytest.raises(GitError) as info:
         GitRepo.open(tmp_path / "plain", "pivot gc --rev")
     assert "pivot gc --rev" in str(info.value)
+
+
+def test_tracked_and_ignored(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    _write(repo.root, "p/in_git.csv", "x\n")
+    _write(repo.root, "p/dir/a.txt", "x\n")
+    _write(repo.root, "p/.gitignore", "/ignored.csv\n")
+    repo.commit_all("one").ok()
+    _write(repo.root, "p/ignored.csv", "x\n")
+    _write(repo.root, "p/new.csv", "x\n")
+    with GitRepo.open(repo.root / "p", "test") as git:
+        assert git.tracked(["in_git.csv", "dir", "new.csv", "ignored.csv", "di"]) == ["in_git.csv", "dir"]
+        assert git.ignored(["in_git.csv", "ignored.csv", "new.csv"]) == {"ignored.csv"}
