@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from pivot_ci import discover, errors
 from pivot_ci.cli import common, remote_support, selection
 from pivot_ci.cli.common import ReportInvocation
 from pivot_ci.cli.remote_support import RemoteAsk
@@ -29,6 +30,8 @@ class ReportOptions:
     junit_strict: bool
     explain: bool = False
     repo_prefix: str = ""
+    verbose: bool = False  # text: list every stage, not only those that are not up to date
+    quiet: bool = False  # text: nothing on stdout, the exit code says it all
 
 
 def _parse_report(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
@@ -58,7 +61,8 @@ def _options(inv: ReportInvocation, fmt: str | None, as_json: bool, output: Path
     if as_json and fmt not in (None, "json"):
         raise click.UsageError(f"--json contradicts --format {fmt}")
     return ReportOptions("json" if as_json else (fmt or "text"), output, extra, junit_strict, explain,
-                         _repo_prefix(inv.project.root))
+                         _repo_prefix(inv.project.root), verbose=inv.console.verbosity > 0,
+                         quiet=inv.console.verbosity < 0)
 
 
 def _repo_prefix(project_root: Path) -> str:
@@ -82,11 +86,14 @@ def _render(report: check.CheckReport, fmt: str, opts: ReportOptions) -> str:
         case "github":
             return github.render(report, opts.repo_prefix)
         case _:
-            return text.render(report, explain=opts.explain)
+            return text.render(report, explain=opts.explain, verbose=opts.verbose)
 
 
-def _emit(inv: ReportInvocation, report: check.CheckReport, opts: ReportOptions) -> None:
-    """Every requested report file first (atomically), then stdout; the GitHub summary when asked for."""
+def _emit(inv: ReportInvocation, report: check.CheckReport, opts: ReportOptions, *, failed_load: bool = False) -> None:
+    """Every requested report file first (atomically), then stdout; the GitHub summary when asked for.
+
+    A text report of a project that failed to load is not printed: the error, on stderr, says it alone.
+    """
     for fmt, path in opts.extra:
         fsutil.atomic_write(path, _render(report, fmt, opts).encode())
     body = _render(report, opts.fmt, opts)
@@ -97,26 +104,45 @@ def _emit(inv: ReportInvocation, report: check.CheckReport, opts: ReportOptions)
     if wants_github and summary_file:
         with open(summary_file, "a", encoding="utf-8") as f:
             f.write(github.summary_markdown(report))
-    if opts.output is None:
+    text_out = opts.fmt == "text" and opts.output is None
+    if opts.output is None and not (text_out and (opts.quiet or failed_load)):
         click.echo(body, nl=False)
+    if not text_out and not failed_load:  # the text report carries these itself
+        for note in report.notes:
+            inv.console.info(note)
     written = [str(p) for p in ([opts.output] if opts.output else []) + [p for _, p in opts.extra]]
     if written:
         inv.console.info(f"{text.summary(report)}; report written to {', '.join(written)}")
+    elif opts.fmt == "github" and not failed_load:  # stdout holds workflow commands only
+        inv.console.info(text.summary(report))
+
+
+def _no_pipelines(inv: ReportInvocation) -> errors.PivotError | None:
+    """With --all, a project without a single pipeline file: an error, or a misconfigured CI step goes green."""
+    loaded = inv.loaded
+    if loaded is None or not loaded.all_pipelines or loaded.graph.merged.pipelines or loaded.broken:
+        return None
+    return errors.DiscoveryError(
+        f"no pipeline file ({', '.join(discover.PIPELINE_FILE_NAMES)}) in the project {loaded.project.root}",
+        hint=("there is nothing to check: write a pipeline file, or run pivot in the project you meant "
+              "(`pivot -C DIR`); `pivot list --all -v` lists the files discovery skipped and why"))
 
 
 def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ...],
            opts: ReportOptions, ask: RemoteAsk | None = None) -> check.CheckReport:
     """Build and emit the report; a load error still yields the report files, then ends the command."""
-    if inv.loaded is None:
-        assert inv.load_error is not None
-        _emit(inv, check.error_report(command, inv.strict, inv.load_error), opts)
-        raise inv.load_error
+    error = inv.load_error if inv.loaded is None else _no_pipelines(inv)
+    if error is not None:
+        _emit(inv, check.error_report(command, inv.strict or inv.loaded is not None, error), opts, failed_load=True)
+        raise error
+    assert inv.loaded is not None
     ids = set(selection.order_in(inv.loaded, inv.cwd, targets))
     with StateAccess(inv.loaded.project) as access:
         remote = None if ask is None else remote_support.remote_state(inv.loaded, access, ids, ask)
         report = check.check(inv.loaded, access, command, ids, remote)
-    _emit(inv, report, opts)
-    if inv.strict and inv.loaded.broken:
+    broken = inv.strict and bool(inv.loaded.broken)
+    _emit(inv, report, opts, failed_load=broken)
+    if broken:
         raise inv.loaded.broken[0].error
     return report
 
@@ -124,7 +150,7 @@ def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ..
 @click.command()
 @click.argument("targets", nargs=-1)
 @click.option("--explain", is_flag=True, help="Show old and new hashes of what changed.")
-@click.option("--exit-code", is_flag=True, help="Exit 1 if anything is stale.")
+@click.option("--exit-code", is_flag=True, help="Exit 1 if anything is stale (implied by -q).")
 @click.option("--remote", "remote_name", is_flag=False, flag_value="", default=None, metavar="[NAME]",
               help="Also show whether each stage's outputs are on the remote (NAME, or the default remote).")
 @report_options
@@ -137,7 +163,7 @@ def status(inv: ReportInvocation, targets: tuple[str, ...], explain: bool, exit_
     ask = None if remote_name is None else RemoteAsk(remote_name or None, allow_missing=False)
     report = _check(inv, check.Command.STATUS, targets, opts, ask)
     stale = any(s.status.stale for s in report.stages) or not all(p.error is None for p in report.pipelines)
-    return 1 if exit_code and stale else 0
+    return 1 if (exit_code or opts.quiet) and stale else 0  # -q: the exit code is the answer, as `git diff -q`
 
 
 @click.command()

@@ -30,6 +30,10 @@ class Console:
         if self.verbosity > 0:
             click.echo(msg, err=True)
 
+    def error(self, msg: str) -> None:
+        """Failures: shown even with -q."""
+        click.echo(msg, err=True)
+
     def warn(self, msg: str) -> None:
         if self.verbosity >= 0:
             click.echo(click.style("Warning: ", fg="yellow") + msg, err=True)
@@ -63,7 +67,7 @@ class ReportInvocation:
 
 def verbosity_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("-v", "--verbose", count=True, help="More output.")(f)
-    return click.option("-q", "--quiet", is_flag=True, help="Only errors.")(f)
+    return click.option("-q", "--quiet", is_flag=True, help="Print only errors and failures.")(f)
 
 
 def pivot_command(*, allow_all: bool = True,
@@ -91,8 +95,9 @@ def pivot_command(*, allow_all: bool = True,
             if not strict:
                 for b in loaded.broken:
                     console.warn(b.warning(all_pipelines))
-            for w in loaded.warnings:
-                console.warn(w)
+            if not (strict and loaded.broken):  # the load error ends the command: it alone is the message
+                for w in loaded.warnings:
+                    console.warn(w)
             if reports:
                 return f(ReportInvocation(proj, loaded, None, strict, cwd, console), *args, **kwargs)
             return f(Invocation(loaded, cwd, console, skip_broken), *args, **kwargs)

@@ -30,8 +30,8 @@ def _text_listener(inv: Invocation) -> engine_repro.Listener:
             inv.console.debug(f"'{run.display}' is up to date")
         elif run.outcome in (Outcome.FAILED, Outcome.BLOCKED, Outcome.CANCELLED):
             if run.output:
-                inv.console.info(run.output.rstrip())
-            inv.console.info(click.style(f"'{run.display}' {_MARK[run.outcome]}: {run.error}", fg="red"))
+                inv.console.error(run.output.rstrip())
+            inv.console.error(click.style(f"'{run.display}' {_MARK[run.outcome]}: {run.error}", fg="red"))
         else:
             if run.output and inv.console.verbosity > 0:
                 inv.console.info(run.output.rstrip())

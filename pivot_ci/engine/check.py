@@ -81,6 +81,7 @@ class CheckReport:
     all_pipelines: bool
     pipelines: tuple[PipelineCheck, ...]
     warnings: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # advice about the report as a whole (text report; stderr in machine formats)
 
     @property
     def stages(self) -> list[StageCheck]:

@@ -35,6 +35,7 @@ class Reason:
     path: str | None = None
     old: str | None = None
     new: str | None = None
+    details: tuple[str, ...] = ()  # what changed inside, for `status --explain` (functions, files of a directory)
 
     def __str__(self) -> str:
         return f"{self.kind.value}: {self.path}" if self.path else self.kind.value

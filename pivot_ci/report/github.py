@@ -63,7 +63,6 @@ def render(report: CheckReport, prefix: str = "") -> str:
     if len(failing) > MAX_ANNOTATIONS:
         lines.append(f"::notice title=pivot {report.command.value}::{len(failing) - MAX_ANNOTATIONS} more failing "
                      f"stages not annotated ({len(failing)} in all); see the report")
-    lines.append(text.summary(report))
     return "\n".join(lines) + "\n"
 
 

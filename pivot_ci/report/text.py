@@ -1,8 +1,16 @@
-"""Human-readable status/verify output, grouped per pipeline."""
+"""Human-readable status/verify output: what is not up to date, grouped per pipeline, then one summary line.
+
+A project of a thousand stages with one edited file prints a few lines: the stages stale for their own
+reasons with those reasons and the fix, the ones stale only through them on one line per pipeline, and the
+summary. When everything passes, the summary alone. `verbose` lists every stage.
+"""
 
 from __future__ import annotations
 
-from pivot_ci.engine.check import CheckReport, Command, StageCheck
+from pivot_ci.engine.check import CheckReport, Command, PipelineCheck, StageCheck
+
+MAX_NAMES = 8  # stages named on one collapsed line before "+N more"
+_UPSTREAM = "stale through upstream stages:"
 
 
 def _remote(s: StageCheck) -> str:
@@ -12,21 +20,26 @@ def _remote(s: StageCheck) -> str:
     return "  [pushed]" if s.pushed else "  [not pushed]"
 
 
-def _line(report: CheckReport, s: StageCheck, explain: bool) -> list[str]:
+def _ok_line(report: CheckReport, s: StageCheck) -> str:
     st = s.status
-    if s.passed and not st.stale:
-        word = "ok" if report.command is Command.VERIFY else "up to date"
-        extra = f" (outputs in cache, not in workspace: {', '.join(st.restorable)})" if st.restorable else ""
-        if st.on_remote:
-            extra += f" (outputs on the remote only: {', '.join(st.on_remote)})"
-        return [f"  {st.display}: {word}{extra}{_remote(s)}"]
+    word = "ok" if report.command is Command.VERIFY else "up to date"
+    extra = f" (outputs in cache, not in workspace: {', '.join(st.restorable)})" if st.restorable else ""
+    if st.on_remote:
+        extra += f" (outputs on the remote only: {', '.join(st.on_remote)})"
+    return f"  {st.display}: {word}{extra}{_remote(s)}"
+
+
+def _bad_lines(report: CheckReport, s: StageCheck, explain: bool) -> list[str]:
+    st = s.status
     word = "FAILED" if report.command is Command.VERIFY else "stale"
     lines = [f"  {st.display}: {word} ({s.spec.location}){_remote(s)}"]
     for r in st.reasons:
         lines.append(f"    - {r}")
-        if explain and (r.old or r.new):
-            lines.append(f"        old: {r.old or '-'}")
-            lines.append(f"        new: {r.new or '-'}")
+        if explain:
+            lines += [f"        {d}" for d in r.details]
+            if not r.details and (r.old or r.new):
+                lines.append(f"        old: {r.old or '-'}")
+                lines.append(f"        new: {r.new or '-'}")
     for dep in s.missing_deps:
         if not any(r.path == dep for r in st.reasons):
             lines.append(f"    - dependency not produced by any stage and missing: {dep}")
@@ -35,20 +48,55 @@ def _line(report: CheckReport, s: StageCheck, explain: bool) -> list[str]:
     return lines
 
 
-def render(report: CheckReport, *, explain: bool = False) -> str:
-    lines: list[str] = []
-    for p in report.pipelines:
-        if p.error is not None:
-            lines.append(f"{p.file}: failed to load: {p.error}")
-            continue
-        lines.append(f"{p.name} ({p.file}, state {p.state_dir})")
-        lines += [x for s in p.stages for x in _line(report, s, explain)]
+def _bad(s: StageCheck) -> bool:
+    return not s.passed or s.status.stale
+
+
+def _listed(s: StageCheck) -> bool:
+    """Whether a stage shows up in the default (quiet) listing: it is not up to date, or not pushed."""
+    return _bad(s) or s.pushed is False
+
+
+def _collapsed(s: StageCheck) -> bool:
+    """Stale only because an upstream stage is: named on one line, its upstream carries the detail."""
+    return s.status.stale and s.status.only_upstream and not s.missing_deps and s.pushed is not False
+
+
+def _names(stages: list[StageCheck]) -> str:
+    names = [s.status.display for s in stages]
+    more = len(names) - MAX_NAMES
+    return ", ".join(names[:MAX_NAMES]) + (f" (+{more} more)" if more > 0 else "")
+
+
+def _pipeline(report: CheckReport, p: PipelineCheck, explain: bool, verbose: bool) -> list[str]:
+    if p.error is not None:
+        return [f"{p.file}: failed to load: {p.error}"]
+    if verbose:
+        body = [x for s in p.stages for x in (_bad_lines(report, s, explain) if _bad(s) else [_ok_line(report, s)])]
+        return [f"{p.name} ({p.file}, state {p.state_dir})", *body]
+    listed = [s for s in p.stages if _listed(s)]
+    if not listed:
+        return []
+    header = f"{p.name} ({p.file}, state {p.state_dir})"
+    upstream = [s for s in listed if _collapsed(s)]
+    if len(upstream) == len(listed):  # one line for a pipeline that is stale only through others
+        return [f"{header}: {_UPSTREAM} {_names(upstream)}"]
+    body = [x for s in listed if not _collapsed(s)
+            for x in (_bad_lines(report, s, explain) if _bad(s) else [_ok_line(report, s)])]
+    if upstream:
+        body.append(f"  {_UPSTREAM} {_names(upstream)}")
+    return [header, *body]
+
+
+def render(report: CheckReport, *, explain: bool = False, verbose: bool = False) -> str:
+    lines = [x for p in report.pipelines for x in _pipeline(report, p, explain, verbose)]
+    lines += list(report.notes)
     lines.append(summary(report))
     return "\n".join(lines) + "\n"
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
 def summary(report: CheckReport) -> str:
@@ -56,9 +104,12 @@ def summary(report: CheckReport) -> str:
     bad = sum(1 for s in stages if not s.passed)
     broken = sum(1 for p in report.pipelines if p.error is not None)
     what = f"{_count(len(stages), 'stage')} in {_count(len(report.pipelines), 'pipeline')}"
+    load = f", {_count(broken, 'pipeline file')} failed to load" if broken else ""
     if report.command is Command.VERIFY:
-        verdict = "verify passed" if report.passed else "verify FAILED"
-        tail = f": {bad} failed" + (f", {_count(broken, 'pipeline file')} failed to load" if broken else "")
-        return f"{verdict}{'' if report.passed else tail} ({what})"
+        if report.passed:
+            return f"verify passed: {what} up to date"
+        return f"verify FAILED: {bad:,} failed{load} ({what})"
     stale = sum(1 for s in stages if s.status.stale)
-    return f"{stale} stale, {len(stages) - stale} up to date ({what})"
+    if not stale and not broken:
+        return f"{what} up to date"
+    return f"{stale:,} stale, {len(stages) - stale:,} up to date{load} ({what})"

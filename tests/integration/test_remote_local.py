@@ -90,7 +90,9 @@ def test_verify_allow_missing_on_a_fresh_clone(proj: Project, tmp_path: Path) ->
     assert out.code == 0, str(out)
     assert _all_keys(clone) == set()  # checked, not downloaded
     assert all(s["pushed"] for s in clone.stage_json(out).values())
-    assert "outputs on the remote only: train/model.txt" in clone.run("verify", "--all", "--allow-missing").stdout
+    passed = clone.run("verify", "--all", "--allow-missing").stdout
+    assert passed == "verify passed: 5 stages in 4 pipelines up to date\n"
+    assert "outputs on the remote only: train/model.txt" in clone.run("verify", "--all", "--allow-missing", "-v").stdout
 
 
 def test_verify_allow_missing_fails_naming_the_unpushed_stage(proj: Project, tmp_path: Path) -> None:
@@ -115,8 +117,10 @@ def test_allow_missing_without_a_remote_is_a_usage_error(multi: Project) -> None
 
 def test_status_remote_shows_what_is_pushed(proj: Project) -> None:
     proj.run("push", "--all", "clean").ok()
-    text = proj.run("status", "--all", "--remote").ok().stdout
+    text = proj.run("status", "--all", "--remote", "-v").ok().stdout
     assert "clean: up to date  [pushed]" in text and "train: up to date  [not pushed]" in text
+    quiet = proj.run("status", "--all", "--remote").ok().stdout  # without -v: only what is not pushed
+    assert "train: up to date  [not pushed]" in quiet and "clean:" not in quiet
     stages = proj.stage_json(proj.run("status", "--all", "--remote", "origin", "--json").ok())
     assert stages["clean"]["pushed"] is True and stages["gen"]["pushed"] is False
     assert proj.stage_json(proj.run("status", "--all", "--json").ok())["clean"]["pushed"] is None
