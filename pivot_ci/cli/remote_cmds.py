@@ -14,8 +14,11 @@ from pivot_ci.cli import common, selection, workspace_cmds
 from pivot_ci.cli.common import Invocation
 from pivot_ci.cli.remote_support import ProgressLine, default_jobs, human_bytes, opened, stage_refs
 from pivot_ci.engine import checkout as engine_checkout
+from pivot_ci.engine import runs
 from pivot_ci.engine.access import StateAccess
+from pivot_ci.pipeline import model
 from pivot_ci.remote import config, sync
+from pivot_ci.remote import runs as remote_runs
 from pivot_ci.state import cache
 
 _MISSING_WHY = {
@@ -33,11 +36,15 @@ def transfer_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _sync(inv: Invocation, verb: str, targets: tuple[str, ...], remote_name: str | None, jobs: int | None,
-          dry_run: bool) -> tuple[sync.SyncResult, list[Any]]:
-    """Run push or fetch for the selected stages; returns the result and the stage specs."""
+          dry_run: bool, run_cache: bool = False) -> tuple[sync.SyncResult, list[Any]]:
+    """Run push or fetch for the selected stages; returns the result and the stage specs.
+
+    `run_cache` (push): also push the run-cache entries of the selected stages' locks, after their objects.
+    """
     order = selection.order(inv, targets, upstream=False)
     jobs = jobs or default_jobs()
     stages = [inv.loaded.graph.stages[sid] for sid in order]
+    entries = None
     with StateAccess(inv.loaded.project) as access, opened(inv.loaded, remote_name, jobs, f"pivot {verb}") as remote:
         refs = stage_refs(inv.loaded, access, order)
         progress = ProgressLine(inv.console, "pushing" if verb == "push" else "fetching")
@@ -47,11 +54,21 @@ def _sync(inv: Invocation, verb: str, targets: tuple[str, ...], remote_name: str
         finally:
             progress.clear()
         inv.console.debug(f"remote '{remote.spec.name}' ({remote.spec.url}): {len(refs)} outputs selected")
-    _report(inv, verb, result)
+        if run_cache:
+            incomplete = {ref.stage for ref in result.missing}
+            keys = [key for sid in order if inv.loaded.graph.display(sid) not in incomplete
+                    for key in [_entry_key(access, inv.loaded.graph.stages[sid])] if key is not None]
+            entries = remote_runs.push(access.cache.root, remote, keys, jobs=jobs, dry_run=dry_run)
+    _report(inv, verb, result, entries)
     return result, stages
 
 
-def _report(inv: Invocation, verb: str, result: sync.SyncResult) -> None:
+def _entry_key(access: StateAccess, st: model.StageSpec) -> str | None:
+    lock = access.read_lock(st)
+    return None if lock is None or not st.run_cache else runs.entry_for_lock(access, st, lock)
+
+
+def _report(inv: Invocation, verb: str, result: sync.SyncResult, entries: remote_runs.EntrySync | None) -> None:
     for ref in result.missing:
         inv.console.warn(f"{ref.stage}: {ref.path} is {_MISSING_WHY[verb]}")
     done = {"push": "pushed", "fetch": "fetched"}[verb]
@@ -61,17 +78,21 @@ def _report(inv: Invocation, verb: str, result: sync.SyncResult) -> None:
     line = f"{head} {result.transferred} objects{size}; {result.present} already {where}"
     if result.missing:
         line += f"; {len(result.missing)} outputs missing"
+    if entries is not None and entries.transferred + entries.present:
+        line += (f"; run cache: {'would push' if entries.dry_run else 'pushed'} {entries.transferred} "
+                 f"{'entry' if entries.transferred == 1 else 'entries'}, {entries.present} already there")
     inv.console.info(line)
 
 
 @click.command()
 @click.argument("targets", nargs=-1)
 @transfer_options
+@click.option("--no-run-cache", is_flag=True, help="Push outputs only, not the stages' run-cache entries.")
 @common.pivot_command(allow_all=True)
 def push(inv: Invocation, targets: tuple[str, ...], remote_name: str | None, jobs: int | None,
-         dry_run: bool) -> int:
-    """Upload the cached outputs of the selected stages' lock files to a remote."""
-    result, _ = _sync(inv, "push", targets, remote_name, jobs, dry_run)
+         dry_run: bool, no_run_cache: bool) -> int:
+    """Upload the cached outputs of the selected stages' lock files (and their run-cache entries) to a remote."""
+    result, _ = _sync(inv, "push", targets, remote_name, jobs, dry_run, run_cache=not no_run_cache)
     return 1 if result.missing else 0
 
 

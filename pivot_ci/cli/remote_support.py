@@ -10,12 +10,15 @@ from collections.abc import Iterable, Iterator
 
 import click
 
+from pivot_ci import errors
 from pivot_ci.cli import common
 from pivot_ci.dag.load import Loaded
-from pivot_ci.engine import check
+from pivot_ci.engine import check, runs
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.pipeline import model
 from pivot_ci.remote import base, config, factory, sync
+from pivot_ci.remote import runs as remote_runs
+from pivot_ci.state import cache, runcache
 
 
 def default_jobs() -> int:
@@ -97,3 +100,38 @@ class ProgressLine:
     def clear(self) -> None:
         if self._shown:
             click.echo("\r\x1b[K", err=True, nl=False)
+
+
+class PullRuns:
+    """`repro --pull`: the remote lookups handed to the engine. The remote is resolved at once (a missing one is
+    a usage error) but connected to only when a stale stage is looked up; after a failure that is about the
+    remote rather than one entry or object, it is not asked again in this run."""
+
+    def __init__(self, loaded: Loaded, name: str | None, jobs: int) -> None:
+        self.spec = config.resolve(loaded.project, name, purpose="--pull")
+        self._root = loaded.project.root
+        self._cache = cache.Cache(loaded.project.cache_dir)
+        self._jobs = jobs
+        self._remote: base.Remote | None = None
+        self._gave_up = False
+
+    def lookup(self, key: str, inputs: runcache.Inputs, stage: str) -> runcache.Entry | None:
+        if self._gave_up:
+            return None
+        try:
+            if self._remote is None:
+                self._remote = factory.connect(self.spec, self._root, self._jobs)
+            return remote_runs.lookup(self._cache, self._remote, key, inputs, stage, self._jobs)
+        except base.BadContent:
+            raise
+        except errors.PivotError as exc:
+            self._gave_up = True
+            raise errors.RemoteError(f"{exc.message}; not asking it again in this run", hint=exc.hint) from None
+
+    def engine_view(self) -> runs.RemoteRuns:
+        return runs.RemoteRuns(self.spec.name, self.lookup)
+
+    def close(self) -> None:
+        if self._remote is not None:
+            self._remote.close()
+            self._remote = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import click
@@ -13,16 +14,26 @@ from pivot_ci.engine import repro as engine_repro
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.engine.repro import Outcome, ReproOptions, ReproResult, StageRun
 
-_MARK = {Outcome.RAN: "ok", Outcome.FAILED: "FAILED", Outcome.BLOCKED: "blocked", Outcome.CANCELLED: "cancelled",
-         Outcome.UNCHANGED: "unchanged", Outcome.UP_TO_DATE: "up to date", Outcome.WOULD_RUN: "would run",
-         Outcome.NOT_RUN: "not run"}
+_MARK = {Outcome.RAN: "ok", Outcome.RESTORED: "restored", Outcome.FAILED: "FAILED", Outcome.BLOCKED: "blocked",
+         Outcome.CANCELLED: "cancelled", Outcome.UNCHANGED: "unchanged", Outcome.UP_TO_DATE: "up to date",
+         Outcome.WOULD_RUN: "would run", Outcome.NOT_RUN: "not run"}
+# the summary line: `3 ran, 5 restored, 192 up to date`, always in this order
+_COUNTED = {Outcome.RAN: "ran", Outcome.RESTORED: "restored", Outcome.UNCHANGED: "unchanged",
+            Outcome.UP_TO_DATE: "up to date", Outcome.WOULD_RUN: "would run", Outcome.FAILED: "failed",
+            Outcome.BLOCKED: "blocked", Outcome.CANCELLED: "cancelled", Outcome.NOT_RUN: "not run"}
 
 
 def _text_listener(inv: Invocation) -> engine_repro.Listener:
     def show(run: StageRun) -> None:
         st = run.spec
         reasons = "; ".join(str(r) for r in run.reasons)
-        if run.outcome is None:
+        for warning in run.warnings:
+            inv.console.warn(warning)
+        if run.outcome is Outcome.RESTORED and run.restored is not None:
+            ran = run.restored.recorded_duration
+            inv.console.info(f"'{run.display}' restored from {run.restored}"
+                             + (f" (its run took {ran:.2f}s)" if ran >= 0.01 else ""))
+        elif run.outcome is None:
             inv.console.info(f"Running '{run.display}' ({st.location})" + (f": {reasons}" if reasons else ""))
         elif run.outcome is Outcome.WOULD_RUN:
             click.echo(f"would run '{run.display}' ({st.location}): {reasons or 'forced'}")
@@ -46,16 +57,19 @@ def _json_listener(run: StageRun) -> None:
              "state_dir": run.spec.state_dir,
              "outcome": None if run.outcome is None else run.outcome.name.lower(),
              "reasons": [str(r) for r in run.reasons], "duration": round(run.duration, 3),
-             "error": run.error, "output": run.output}
+             "error": run.error, "output": run.output,
+             "restored_from": None if run.restored is None else ("local" if run.restored.remote is None else "remote"),
+             "remote": None if run.restored is None else run.restored.remote,
+             "warnings": list(run.warnings)}
     click.echo(json.dumps(event))
 
 
 def _summary(result: ReproResult) -> str:
-    counts: dict[str, int] = {}
+    counts = {outcome: 0 for outcome in _COUNTED}
     for run in result.runs:
         if run.outcome is not None:
-            counts[_MARK[run.outcome]] = counts.get(_MARK[run.outcome], 0) + 1
-    return ", ".join(f"{n} {what}" for what, n in counts.items()) or "nothing to do"
+            counts[run.outcome] += 1
+    return ", ".join(f"{n} {_COUNTED[o]}" for o, n in counts.items() if n) or "nothing to do"
 
 
 def _show_error(exc: errors.PivotError) -> None:
@@ -88,20 +102,43 @@ def _watch(inv: Invocation, targets: tuple[str, ...], opts: ReproOptions, deboun
               help="Run, then re-run what each change to deps, code, params or pipeline files makes stale.")
 @click.option("--debounce", type=click.IntRange(min=0), default=300, show_default=True, metavar="MS",
               help="With --watch: group changes arriving within this many milliseconds.")
+@click.option("--no-run-cache", is_flag=True,
+              help="Run every stale stage, even when the same inputs ran before (entries are still recorded).")
+@click.option("--pull", is_flag=True, help="Also look stale stages up in a remote's run cache and fetch hits.")
+@click.option("-r", "--remote", "remote_name", default=None, metavar="NAME",
+              help="With --pull: the remote to ask [the default remote].")
 @common.pivot_command(allow_all=True)
 def repro(inv: Invocation, targets: tuple[str, ...], jobs: int | None, force: bool, keep_going: bool,
-          dry_run: bool, no_commit: bool, json_events: bool, watch_mode: bool, debounce: int) -> int:
-    """Run stale stages in dependency order (exit 1 if any stage failed)."""
-    opts = ReproOptions(jobs=jobs or common.jobs_default(), force=force, keep_going=keep_going,
-                        dry_run=dry_run, no_commit=no_commit)
-    listener = _json_listener if json_events else _text_listener(inv)
-    if watch_mode:
-        if dry_run:
-            raise click.UsageError("--watch runs stages; it cannot be combined with --dry-run")
-        return _watch(inv, targets, opts, debounce, listener)
-    order = selection.order(inv, targets)
-    with selection.locked(inv, order, "repro"), StateAccess(inv.loaded.project) as access:
-        result = engine_repro.run(access, inv.loaded.graph, order, opts, listener)
+          dry_run: bool, no_commit: bool, json_events: bool, watch_mode: bool, debounce: int, no_run_cache: bool,
+          pull: bool, remote_name: str | None) -> int:
+    """Run stale stages in dependency order (exit 1 if any stage failed).
+
+    A stale stage whose inputs ran before is restored from the run cache instead of run.
+    """
+    if remote_name is not None and not pull:
+        raise click.UsageError("-r/--remote names the remote of --pull: add --pull")
+    if pull and (no_run_cache or no_commit):
+        raise click.UsageError(f"--pull fetches run-cache hits; it cannot be combined with "
+                               f"{'--no-run-cache' if no_run_cache else '--no-commit'}")
+    if watch_mode and dry_run:
+        raise click.UsageError("--watch runs stages; it cannot be combined with --dry-run")
+    jobs = jobs or common.jobs_default()
+    with contextlib.ExitStack() as stack:
+        remote_runs = None
+        if pull:
+            from pivot_ci.cli import remote_support  # only --pull pays for the remote modules
+
+            puller = remote_support.PullRuns(inv.loaded, remote_name, remote_support.default_jobs())
+            stack.callback(puller.close)
+            remote_runs = puller.engine_view()
+        opts = ReproOptions(jobs=jobs, force=force, keep_going=keep_going, dry_run=dry_run, no_commit=no_commit,
+                            run_cache=not no_run_cache, remote_runs=remote_runs)
+        listener = _json_listener if json_events else _text_listener(inv)
+        if watch_mode:
+            return _watch(inv, targets, opts, debounce, listener)
+        order = selection.order(inv, targets)
+        with selection.locked(inv, order, "repro"), StateAccess(inv.loaded.project) as access:
+            result = engine_repro.run(access, inv.loaded.graph, order, opts, listener)
     inv.console.info(_summary(result))
     return 0 if result.ok else 1
 

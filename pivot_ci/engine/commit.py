@@ -24,9 +24,9 @@ def dep_hashes(access: StateAccess, st: model.StageSpec) -> dict[str, str | None
     return {d.path: hasher.path(d.path) for d in st.deps}
 
 
-def commit(access: StateAccess, st: model.StageSpec,
-           deps: Mapping[str, str | None] | None = None) -> CommitProblem | None:
-    """Write the stage's lock from current files (deps: hashes taken before it ran, if known)."""
+def lock_data(access: StateAccess, st: model.StageSpec,
+              deps: Mapping[str, str | None] | None = None) -> lockfile.LockData | CommitProblem:
+    """Hash the stage's outputs, store them in the cache, and return its lock (not written yet)."""
     hasher = access.hasher(st.state_dir)
     deps = dict(deps) if deps is not None else dep_hashes(access, st)
     absent = [p for p, h in deps.items() if h is None]
@@ -53,12 +53,26 @@ def commit(access: StateAccess, st: model.StageSpec,
                     access.cache.store_file(abs_path, fh)
                 h = fh
             entries[group].append({"path": out.path, "hash": h})
-    data: lockfile.LockData = {
+    return build_lock(access, st, {p: h for p, h in deps.items() if h is not None}, entries["outs"],
+                      entries["metrics"])
+
+
+def build_lock(access: StateAccess, st: model.StageSpec, deps: Mapping[str, str],
+               outs: list[lockfile.PathEntry], metrics: list[lockfile.PathEntry]) -> lockfile.LockData:
+    """The lock of `st` for these dependency and output hashes."""
+    return {
         "schema": lockfile.SCHEMA, "stage": st.name, "cmd": st.cmd, "code": access.code(st),
-        "params": dict(st.params),
-        "deps": [{"path": p, "hash": h} for p, h in deps.items() if h is not None],
-        "outs": entries["outs"], "metrics": entries["metrics"],
+        "params": dict(st.params), "deps": [{"path": p, "hash": h} for p, h in deps.items()],
+        "outs": outs, "metrics": metrics,
     }
+
+
+def commit(access: StateAccess, st: model.StageSpec,
+           deps: Mapping[str, str | None] | None = None) -> CommitProblem | None:
+    """Write the stage's lock from current files (deps: hashes taken before it ran, if known)."""
+    data = lock_data(access, st, deps)
+    if isinstance(data, CommitProblem):
+        return data
     lockfile.write(access.lock_path(st), data)
     return None
 

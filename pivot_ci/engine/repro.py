@@ -6,20 +6,23 @@ import concurrent.futures as cf
 import dataclasses
 import enum
 import json
+import time
 from collections.abc import Callable, Iterable
 
 import networkx as nx
 
 from pivot_ci.dag.graph import StageGraph
-from pivot_ci.engine import commit, status
+from pivot_ci.engine import commit, runs, status
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.engine.executor import CmdRequest, LocalExecutor, Request
 from pivot_ci.engine.worker import ExecResult, PythonRequest
 from pivot_ci.pipeline import model
+from pivot_ci.state import lockfile
 
 
 class Outcome(enum.Enum):
     RAN = "ran"
+    RESTORED = "restored"  # from the run cache: the same inputs ran before
     FAILED = "failed"
     UP_TO_DATE = "up to date"
     UNCHANGED = "unchanged"  # only upstream was stale, and it produced the same outputs
@@ -36,6 +39,8 @@ class ReproOptions:
     keep_going: bool = False
     dry_run: bool = False
     no_commit: bool = False
+    run_cache: bool = True  # look stale stages up before running them (--no-run-cache: False)
+    remote_runs: runs.RemoteRuns | None = None  # --pull: also look them up on a remote
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -50,6 +55,8 @@ class StageRun:
     duration: float = 0.0
     output: str = ""
     error: str | None = None
+    restored: runs.Restored | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -151,19 +158,43 @@ class _Scheduler:
                 return None
             reasons = tuple(own)
         deps = commit.dep_hashes(self.access, st)
-        self.emit(StageRun(sid, st_status.display, st, None, reasons))
+        warnings: tuple[str, ...] = ()
+        if self.looks_up(st) and all(h is not None for h in deps.values()):
+            began = time.perf_counter()
+            known = {p: h for p, h in deps.items() if h is not None}
+            found = runs.restore(self.access, st, st_status.display, known, self.opts.remote_runs)
+            if found.restored is not None:
+                self.finish(StageRun(sid, st_status.display, st, Outcome.RESTORED, reasons,
+                                     time.perf_counter() - began, restored=found.restored, warnings=found.warnings))
+                return None
+            warnings = found.warnings
+        self.emit(StageRun(sid, st_status.display, st, None, reasons, warnings=warnings))
         return executor.submit(request(self.access, st)), deps
+
+    def records(self, st: model.StageSpec) -> bool:
+        return st.run_cache and not self.opts.no_commit
+
+    def looks_up(self, st: model.StageSpec) -> bool:
+        return self.records(st) and self.opts.run_cache and not self.opts.force
 
     def complete(self, sid: model.StageId, st_status: status.StageStatus, res: ExecResult,
                  deps: dict[str, str | None]) -> bool:
         st = self.graph.stages[sid]
         error = res.error
+        warnings: list[str] = []
         if res.ok and not self.opts.no_commit:
-            problem = commit.commit(self.access, st, deps)
-            error = None if problem is None else problem.message
+            data = commit.lock_data(self.access, st, deps)
+            if isinstance(data, commit.CommitProblem):
+                error = data.message
+            else:
+                lockfile.write(self.access.lock_path(st), data)
+                if self.records(st):
+                    known = {p: h for p, h in deps.items() if h is not None}
+                    warning = runs.record(self.access, st, known, data, res.duration)
+                    warnings += [warning] if warning else []
         ok = res.ok and error is None
         self.finish(StageRun(sid, st_status.display, st, Outcome.RAN if ok else Outcome.FAILED,
-                             st_status.reasons, res.duration, res.output, error))
+                             st_status.reasons, res.duration, res.output, error, warnings=tuple(warnings)))
         return ok
 
     def release(self, sid: model.StageId, waiting: dict[model.StageId, set[model.StageId]],

@@ -23,6 +23,7 @@ class Declared:
     outs: tuple[str, ...]
     metrics: tuple[str, ...]
     params: Mapping[str, Any]
+    run_cache: bool = True
 
 
 def _paths(value: PathArg) -> tuple[str, ...]:
@@ -42,23 +43,29 @@ class Pipeline:
         self.declared: list[Declared] = []
 
     def stage(self, *, name: str | None = None, deps: PathArg = None, outs: PathArg = None,
-              metrics: PathArg = None, params: Mapping[str, Any] | None = None) -> Callable[[F], F]:
-        """Register the decorated function as a Python stage (params arrive as keyword arguments)."""
+              metrics: PathArg = None, params: Mapping[str, Any] | None = None,
+              run_cache: bool = True) -> Callable[[F], F]:
+        """Register the decorated function as a Python stage (params arrive as keyword arguments).
+
+        `run_cache=False`: always run it when stale, never restore it from the run cache (side effects,
+        deliberate randomness).
+        """
         line = sys._getframe(1).f_lineno
 
         def register(func: F) -> F:
             self.declared.append(Declared(
                 name=name or func.__name__, line=line, cmd=None, func=func, deps=_paths(deps),
-                outs=_paths(outs), metrics=_paths(metrics), params=dict(params or {}),
+                outs=_paths(outs), metrics=_paths(metrics), params=dict(params or {}), run_cache=run_cache,
             ))
             return func
 
         return register
 
     def command(self, name: str, *, cmd: str, deps: PathArg = None, outs: PathArg = None,
-                metrics: PathArg = None, params: Mapping[str, Any] | None = None) -> None:
+                metrics: PathArg = None, params: Mapping[str, Any] | None = None,
+                run_cache: bool = True) -> None:
         """Register a shell-command stage, run in this pipeline file's directory."""
         self.declared.append(Declared(
             name=name, line=sys._getframe(1).f_lineno, cmd=cmd, func=None, deps=_paths(deps),
-            outs=_paths(outs), metrics=_paths(metrics), params=dict(params or {}),
+            outs=_paths(outs), metrics=_paths(metrics), params=dict(params or {}), run_cache=run_cache,
         ))

@@ -108,6 +108,15 @@ def check_params(ctx: FileContext, where: str, params: object, line: int | None)
     return dict(params)
 
 
+def check_flag(ctx: FileContext, where: str, value: object, line: int | None, *, default: bool, hint: str) -> bool:
+    """A yes/no setting: a bool, or `default` when not given."""
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise ctx.error(f"{where} must be true or false, got {value!r}", line, hint=hint)
+    return value
+
+
 def check_stage_name(ctx: FileContext, name: object, line: int | None) -> str:
     if not model.valid_stage_name(name):
         raise ctx.error(f"invalid stage name {name!r}", line,

@@ -62,6 +62,7 @@ class StageSpec:
     outs: tuple[PathSpec, ...]
     metrics: tuple[PathSpec, ...]
     params: Mapping[str, Any]
+    run_cache: bool = True  # False: never restored from the run cache, no entry recorded (side effects)
 
     @property
     def id(self) -> StageId:

@@ -147,5 +147,7 @@ def load(ctx: FileContext, path: Path) -> model.PipelineSpec:
             outs=build.resolve_paths(ctx, f"{where} outs", list(d.outs), d.line),
             metrics=build.resolve_paths(ctx, f"{where} metrics", list(d.metrics), d.line),
             params=build.check_params(ctx, f"{where} params", d.params, d.line),
+            run_cache=build.check_flag(ctx, f"{where} run_cache", d.run_cache, d.line, default=True,
+                                       hint="run_cache=False (never restore this stage from the run cache)"),
         ))
     return model.PipelineSpec(name=name, file=ctx.file, dir=ctx.dir, state_dir=state, stages=tuple(stages))

@@ -14,7 +14,7 @@ from pivot_ci.pipeline.build import FileContext
 
 Loader = yamlutil.Loader
 TOP_KEYS = ("pipeline", "root", "vars", "stages")
-STAGE_KEYS = ("cmd", "python", "deps", "outs", "metrics", "params")
+STAGE_KEYS = ("cmd", "python", "deps", "outs", "metrics", "params", "run_cache")
 VAR_RE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}")
 _VARS_HINT = "e.g. vars: [params.yaml]"
 PY_TARGET_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)[.:]([A-Za-z_][A-Za-z0-9_]*)$")
@@ -171,6 +171,8 @@ def stage(ctx: FileContext, name: str, line: int, node: yaml.Node, interp: Inter
         outs=build.resolve_paths(ctx, f"stages.{name}.outs", *reversed(get("outs"))),
         metrics=build.resolve_paths(ctx, f"stages.{name}.metrics", *reversed(get("metrics"))),
         params=build.check_params(ctx, f"stages.{name}.params", *reversed(get("params"))),
+        run_cache=build.check_flag(ctx, f"stages.{name}.run_cache", *reversed(get("run_cache")), default=True,
+                                   hint="run_cache: false (never restore this stage from the run cache)"),
     )
 
 

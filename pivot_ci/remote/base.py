@@ -1,8 +1,9 @@
-"""The Remote protocol: a store of content-addressed objects at files/<2 hex>/<rest>, and its keys."""
+"""The Remote protocol: content-addressed objects at files/<2 hex>/<rest>, run-cache entries at runs/..., keys."""
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import re
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -13,7 +14,26 @@ from pivot_ci.errors import RemoteError
 # An object key is a content hash (a tree's ends in .dir): never a path. Everything a remote hands back is
 # checked against this before it is joined to a directory, so a hostile listing cannot name `../x`.
 KEY_RE = re.compile(r"^[0-9a-f]{3,128}(\.dir)?$")
+RUN_KEY_RE = re.compile(r"^[0-9a-f]{32}$")
 OBJECTS = "files"
+
+
+class Namespace(enum.Enum):
+    """The two stores of a remote, each under its own top-level directory (prefix)."""
+
+    FILES = OBJECTS  # cache objects, keyed by their content's hash
+    RUNS = "runs"  # run-cache entries, keyed by the hash of a stage's inputs
+
+    @property
+    def key_re(self) -> re.Pattern[str]:
+        return KEY_RE if self is Namespace.FILES else RUN_KEY_RE
+
+    @property
+    def noun(self) -> str:
+        return "object" if self is Namespace.FILES else "run-cache"
+
+
+FILES = Namespace.FILES
 
 # (objects done, objects in all, bytes done): called from transfer threads, never concurrently.
 Progress = Callable[[int, int, int], None]
@@ -38,33 +58,43 @@ class RemoteSpec:
                            hint=hint or "check that the remote is reachable, then run the command again "
                                         "(objects already transferred are kept)")
 
+    def bad_content(self, what: str, cause: object, hint: str) -> BadContent:
+        """The remote answered, with something that is not what its key names: about one object, not the remote."""
+        return BadContent(f"remote '{self.name}' ({self.url}): {what}: {cause}", hint=hint)
 
-def is_key(key: str) -> bool:
-    return KEY_RE.match(key) is not None
+
+class BadContent(RemoteError):
+    """A corrupt object or run-cache entry on a reachable remote."""
 
 
-def check_key(spec: RemoteSpec, key: str) -> str:
-    """`key` itself when it is a valid object key; RemoteError naming the remote otherwise."""
-    if not is_key(key):
-        raise spec.error("refused object key", repr(key),
-                         hint="an object key is a content hash (hex digits, optionally `.dir`); the remote "
-                              "holds something pivot-ci did not write")
+def is_key(key: str, namespace: Namespace = FILES) -> bool:
+    return namespace.key_re.match(key) is not None
+
+
+def check_key(spec: RemoteSpec, key: str, namespace: Namespace = FILES) -> str:
+    """`key` itself when it is a valid key of `namespace`; RemoteError naming the remote otherwise."""
+    if not is_key(key, namespace):
+        what = ("a content hash (hex digits, optionally `.dir`)" if namespace is FILES
+                else "the 32-hex-digit hash of a stage's inputs")
+        raise spec.error(f"refused {namespace.noun} key", repr(key),
+                         hint=f"a key there is {what}; the remote holds something pivot-ci did not write")
     return key
 
 
-def rel_name(key: str) -> str:
-    """`files/ab/cdef...` for key `abcdef...` (the same layout as the local cache)."""
-    return f"{OBJECTS}/{key[:2]}/{key[2:]}"
+def rel_name(key: str, namespace: Namespace = FILES) -> str:
+    """`files/ab/cdef...` for key `abcdef...` (the same layout as the local cache), `runs/ab/...` for an entry."""
+    return f"{namespace.value}/{key[:2]}/{key[2:]}"
 
 
-def key_of_listed(spec: RemoteSpec, name: str) -> str:
-    """The key of a listed object name `files/ab/cdef...` (relative to the remote's root); refused unless
-    it is exactly that shape, so no listing can make pivot-ci read or write elsewhere."""
+def key_of_listed(spec: RemoteSpec, name: str, namespace: Namespace = FILES) -> str:
+    """The key of a listed name `files/ab/cdef...` (relative to the remote's root); refused unless it is
+    exactly that shape, so no listing can make pivot-ci read or write elsewhere."""
     parts = name.split("/")
-    if len(parts) != 3 or parts[0] != OBJECTS or len(parts[1]) != 2:
-        raise spec.error("refused object key in listing", repr(name),
-                         hint="the remote holds something pivot-ci did not write under files/; remove it")
-    return check_key(spec, parts[1] + parts[2])
+    if len(parts) != 3 or parts[0] != namespace.value or len(parts[1]) != 2:
+        raise spec.error(f"refused {namespace.noun} key in listing", repr(name),
+                         hint=f"the remote holds something pivot-ci did not write under {namespace.value}/; "
+                              "remove it")
+    return check_key(spec, parts[1] + parts[2], namespace)
 
 
 class Remote(Protocol):
@@ -72,7 +102,7 @@ class Remote(Protocol):
 
     spec: RemoteSpec
 
-    def has_many(self, keys: Collection[str], jobs: int) -> set[str]:
+    def has_many(self, keys: Collection[str], jobs: int, namespace: Namespace = FILES) -> set[str]:
         """The subset of `keys` present on the remote, found in bulk (no download)."""
         ...
 
@@ -80,11 +110,11 @@ class Remote(Protocol):
         """Make sure objects can be written (create the directory, check the bucket)."""
         ...
 
-    def upload(self, key: str, src: Path) -> None:
+    def upload(self, key: str, src: Path, namespace: Namespace = FILES) -> None:
         """Store `src` as object `key`; atomically: the object is complete or absent, never partial."""
         ...
 
-    def download(self, key: str, dest: Path) -> bool:
+    def download(self, key: str, dest: Path, namespace: Namespace = FILES) -> bool:
         """Write object `key` to the new file `dest`; False when the remote does not have it."""
         ...
 

@@ -29,20 +29,20 @@ class LocalRemote:
         self.spec = spec
         self.root = url_path(spec.url, project_root)
 
-    def _path(self, key: str) -> Path:
-        return self.root / base.rel_name(base.check_key(self.spec, key))
+    def _path(self, key: str, namespace: base.Namespace = base.FILES) -> Path:
+        return self.root / base.rel_name(base.check_key(self.spec, key, namespace), namespace)
 
     def _require_root(self) -> None:
         if not self.root.is_dir():
             raise self.spec.error("not a directory", self.root,
                                   hint="create it or mount it, or fix the URL (`pivot remote add --force`)")
 
-    def has_many(self, keys: Collection[str], jobs: int) -> set[str]:
+    def has_many(self, keys: Collection[str], jobs: int, namespace: base.Namespace = base.FILES) -> set[str]:
         if not self.root.exists() and self.root.parent.is_dir():
             return set()  # not created yet (the first push creates it): it holds nothing
         self._require_root()
         try:
-            return {k for k in keys if self._path(k).is_file()}
+            return {k for k in keys if self._path(k, namespace).is_file()}
         except OSError as exc:
             raise self.spec.error("cannot check objects", exc) from None
 
@@ -53,8 +53,8 @@ class LocalRemote:
             raise self.spec.error("cannot create the remote directory", exc) from None
         self._require_root()
 
-    def upload(self, key: str, src: Path) -> None:
-        final = self._path(key)
+    def upload(self, key: str, src: Path, namespace: base.Namespace = base.FILES) -> None:
+        final = self._path(key, namespace)
         # A hidden temporary sibling, then a rename: readers see the whole object or none of it.
         tmp = fsutil.temp_path(final)
         try:
@@ -69,8 +69,8 @@ class LocalRemote:
             _discard(tmp)
             raise
 
-    def download(self, key: str, dest: Path) -> bool:
-        src = self._path(key)
+    def download(self, key: str, dest: Path, namespace: base.Namespace = base.FILES) -> bool:
+        src = self._path(key, namespace)
         if not src.is_file():
             self._require_root()
             return False

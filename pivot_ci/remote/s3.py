@@ -74,8 +74,8 @@ class S3Remote:
         self._transfer = boto3.s3.transfer.TransferConfig(multipart_threshold=MULTIPART_THRESHOLD,
                                                           max_concurrency=max(1, min(jobs, 10)))
 
-    def _key(self, key: str) -> str:
-        return self.prefix + base.rel_name(base.check_key(self.spec, key))
+    def _key(self, key: str, namespace: base.Namespace = base.FILES) -> str:
+        return self.prefix + base.rel_name(base.check_key(self.spec, key, namespace), namespace)
 
     def _is_missing(self, exc: BaseException) -> bool:
         return isinstance(exc, self._client_error) and _cause(exc).split(":")[0] in _MISSING_CODES
@@ -89,30 +89,30 @@ class S3Remote:
             hint = "set credentials for this remote in the per-user config file (see docs/remotes.md)"
         return self.spec.error(what, cause, hint)
 
-    def _head(self, key: str) -> bool:
+    def _head(self, key: str, namespace: base.Namespace = base.FILES) -> bool:
         try:
-            self._client.head_object(Bucket=self.bucket, Key=self._key(key))
+            self._client.head_object(Bucket=self.bucket, Key=self._key(key, namespace))
         except self._errors as exc:
             if self._is_missing(exc):
                 return False
             raise self._fail(f"cannot check object {key}", exc) from None
         return True
 
-    def list_prefix(self, two_hex: str) -> set[str]:
-        """Every object key under files/<two_hex>/, each validated before it is used."""
+    def list_prefix(self, two_hex: str, namespace: base.Namespace = base.FILES) -> set[str]:
+        """Every key under files/<two_hex>/ (or runs/...), each validated before it is used."""
         found: set[str] = set()
         try:
             pages = self._client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=f"{self.prefix}{base.OBJECTS}/{two_hex}/")
+                Bucket=self.bucket, Prefix=f"{self.prefix}{namespace.value}/{two_hex}/")
             for page in pages:
                 for item in page.get("Contents", ()):
-                    found.add(base.key_of_listed(self.spec, str(item["Key"])[len(self.prefix):]))
+                    found.add(base.key_of_listed(self.spec, str(item["Key"])[len(self.prefix):], namespace))
         except self._errors as exc:
             raise self._fail("cannot list objects", exc) from None
         return found
 
-    def has_many(self, keys: Collection[str], jobs: int) -> set[str]:
-        wanted = [base.check_key(self.spec, k) for k in keys]
+    def has_many(self, keys: Collection[str], jobs: int, namespace: base.Namespace = base.FILES) -> set[str]:
+        wanted = [base.check_key(self.spec, k, namespace) for k in keys]
         if not wanted:
             return set()
         prefixes = sorted({k[:2] for k in wanted})
@@ -120,9 +120,10 @@ class S3Remote:
             # Listing a prefix answers for all of its keys in one request (1,000 per page); HEAD wins
             # when the keys are few and spread out.
             if len(wanted) > 2 * len(prefixes):
-                listed: set[str] = set().union(*pool.map(self.list_prefix, prefixes))
+                listed: set[str] = set().union(*pool.map(lambda p: self.list_prefix(p, namespace), prefixes))
                 return {k for k in wanted if k in listed}
-            return {k for k, ok in zip(wanted, pool.map(self._head, wanted), strict=True) if ok}
+            found = pool.map(lambda k: self._head(k, namespace), wanted)
+            return {k for k, ok in zip(wanted, found, strict=True) if ok}
 
     def prepare_upload(self) -> None:
         try:
@@ -133,28 +134,29 @@ class S3Remote:
                                       hint=f"create the bucket '{self.bucket}' or fix the URL") from None
             raise self._fail("cannot reach the bucket", exc) from None
 
-    def upload(self, key: str, src: Path) -> None:
+    def upload(self, key: str, src: Path, namespace: base.Namespace = base.FILES) -> None:
         # Small objects: one PUT (s3transfer's manager costs more than the request). Large ones: s3transfer's
         # parallel multipart upload, which is committed (made visible) only by its final request.
         try:
             if src.stat().st_size > MULTIPART_THRESHOLD:
-                self._client.upload_file(str(src), self.bucket, self._key(key), Config=self._transfer)
+                self._client.upload_file(str(src), self.bucket, self._key(key, namespace), Config=self._transfer)
                 return
             with open(src, "rb") as f:
-                self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=f)
+                self._client.put_object(Bucket=self.bucket, Key=self._key(key, namespace), Body=f)
         except self._errors as exc:
             raise self._fail(f"cannot upload object {key}", exc) from None
 
-    def download(self, key: str, dest: Path) -> bool:
+    def download(self, key: str, dest: Path, namespace: base.Namespace = base.FILES) -> bool:
         # One GET streamed to disk: most objects are small, and s3transfer's download_file would first
         # spend a HEAD on each. Large objects go through s3transfer's parallel ranged GETs instead.
         try:
-            response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+            response = self._client.get_object(Bucket=self.bucket, Key=self._key(key, namespace))
             body = response["Body"]
             try:
                 if int(response.get("ContentLength", 0)) > LARGE_OBJECT:
                     body.close()
-                    self._client.download_file(self.bucket, self._key(key), str(dest), Config=self._transfer)
+                    self._client.download_file(self.bucket, self._key(key, namespace), str(dest),
+                                               Config=self._transfer)
                     return True
                 with open(dest, "wb") as f:
                     for chunk in body.iter_chunks(CHUNK):

@@ -149,8 +149,8 @@ def _download(cache: cache_mod.Cache, remote: base.Remote, key: str) -> Path | N
 
 
 def _refuse(remote: base.Remote, key: str, exc: StateError) -> Exception:
-    return remote.spec.error(f"refused object {key}", exc.message,
-                             hint=exc.hint or "the remote copy is corrupt: delete it there and push it again")
+    return remote.spec.bad_content(f"refused object {key}", exc.message,
+                                   hint=exc.hint or "the remote copy is corrupt: delete it there and push it again")
 
 
 def _fetch_manifest(cache: cache_mod.Cache, remote: base.Remote, h: str) -> tuple[hashing.TreeHash, Path] | None:

@@ -19,7 +19,7 @@ def test_repro_all_runs_every_pipeline_in_one_graph(multi: Project) -> None:
     assert multi.read("tune/report.txt") == "raw data\n+clean lr=1.0\nexp\n"
     for lock in LOCKS.values():
         assert multi.exists(lock), lock
-    assert "4 ok" in out.stderr
+    assert "4 ran" in out.stderr
 
 
 def test_second_repro_all_runs_nothing(multi: Project) -> None:
@@ -91,7 +91,7 @@ def test_dry_run_changes_nothing(multi: Project) -> None:
 def test_force_reruns_up_to_date_stages(multi: Project) -> None:
     multi.run("repro", "--all").ok()
     out = multi.run("repro", "--all", "--force").ok()
-    assert "4 ok" in out.stderr
+    assert "4 ran" in out.stderr
 
 
 def test_no_commit_then_commit_all(multi: Project) -> None:

@@ -59,3 +59,37 @@ def test_local_url_forms(tmp_path: Path) -> None:
 def test_s3_url_split() -> None:
     assert s3.split_url("s3://bucket") == ("bucket", "")
     assert s3.split_url("s3://bucket/a/b/") == ("bucket", "a/b/")
+
+
+RUNS = base.Namespace.RUNS
+
+
+def test_run_cache_keys_live_under_their_own_namespace() -> None:
+    assert base.check_key(SPEC, GOOD, RUNS) == GOOD
+    assert base.rel_name(GOOD, RUNS) == f"runs/{GOOD[:2]}/{GOOD[2:]}"
+    assert base.key_of_listed(SPEC, f"runs/{GOOD[:2]}/{GOOD[2:]}", RUNS) == GOOD
+
+
+@pytest.mark.parametrize("key", [GOOD + ".dir", "abc", GOOD + "0", "../" + GOOD, GOOD.upper(), ""])
+def test_run_cache_keys_are_exactly_an_inputs_hash(key: str) -> None:
+    with pytest.raises(RemoteError, match="refused run-cache key"):
+        base.check_key(SPEC, key, RUNS)
+
+
+@pytest.mark.parametrize("name", [f"files/{GOOD[:2]}/{GOOD[2:]}", f"runs/{GOOD[:2]}/../../{GOOD[2:]}",
+                                  f"runs/{GOOD[:2]}/{GOOD[2:]}.dir", f"runs/{GOOD[:3]}/{GOOD[3:]}"])
+def test_listed_run_cache_names_must_be_exactly_runs_2hex_rest(name: str) -> None:
+    with pytest.raises(RemoteError, match="refused run-cache key"):
+        base.key_of_listed(SPEC, name, RUNS)
+
+
+def test_local_remote_keeps_entries_apart_from_objects(tmp_path: Path) -> None:
+    remote = local.LocalRemote(base.RemoteSpec("here", str(tmp_path / "r")), tmp_path)
+    (tmp_path / "entry").write_text("{}")
+    remote.prepare_upload()
+    remote.upload(GOOD, tmp_path / "entry", RUNS)
+    assert (tmp_path / "r/runs" / GOOD[:2] / GOOD[2:]).is_file()
+    assert remote.has_many([GOOD], 1, RUNS) == {GOOD} and remote.has_many([GOOD], 1) == set()
+    assert remote.download(GOOD, tmp_path / "back", RUNS) and not remote.download(GOOD, tmp_path / "none")
+    with pytest.raises(RemoteError):
+        remote.download(GOOD + ".dir", tmp_path / "out", RUNS)
