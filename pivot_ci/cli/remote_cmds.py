@@ -65,7 +65,7 @@ def _sync(inv: Invocation, verb: str, targets: tuple[str, ...], remote_name: str
 
 def _entry_key(access: StateAccess, st: model.StageSpec) -> str | None:
     lock = access.read_lock(st)
-    return None if lock is None or not st.run_cache else runs.entry_for_lock(access, st, lock)
+    return None if lock is None or not runs.cacheable(st) else runs.entry_for_lock(access, st, lock)
 
 
 def _report(inv: Invocation, verb: str, result: sync.SyncResult, entries: remote_runs.EntrySync | None) -> None:

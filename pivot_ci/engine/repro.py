@@ -172,7 +172,7 @@ class _Scheduler:
         return executor.submit(request(self.access, st)), deps
 
     def records(self, st: model.StageSpec) -> bool:
-        return st.run_cache and not self.opts.no_commit
+        return runs.cacheable(st) and not self.opts.no_commit
 
     def looks_up(self, st: model.StageSpec) -> bool:
         return self.records(st) and self.opts.run_cache and not self.opts.force

@@ -48,6 +48,12 @@ class Lookup:
     warnings: tuple[str, ...] = ()
 
 
+def cacheable(st: model.StageSpec) -> bool:
+    """Whether `st` takes part in the run cache: not opted out, and something to restore (a stage without
+    outputs or metrics runs only for its side effects)."""
+    return st.run_cache and bool(st.outs or st.metrics)
+
+
 def _warning(exc: PivotError) -> str:
     return f"run cache: {exc}" + (f" ({exc.hint})" if exc.hint else "")
 

@@ -148,6 +148,7 @@ def test_run_cache_false_in_yaml_and_python(project: Project) -> None:
         pipeline = Pipeline("q")
         pipeline.command("side", cmd="python ../tools/copy.py ../p/model.txt side.txt +side",
                          deps=["../p/model.txt"], outs=["side.txt"], run_cache=False)
+        pipeline.command("notify", cmd="echo notified >> notified.log", deps=["../p/model.txt"])  # no outputs
         """)
     p.run("repro", "--all").ok()
     p.write("p/pivot.yaml", p.read("p/pivot.yaml").replace("lr: 0.1", "lr: 0.2"))
@@ -156,7 +157,8 @@ def test_run_cache_false_in_yaml_and_python(project: Project) -> None:
     out = p.run("repro", "--all", "--json").ok()
     finished = {e["display_name"]: e["outcome"] for e in map(json.loads, out.stdout.splitlines())
                 if e["event"] == "stage_finished"}
-    assert finished == {"train": "restored", "evaluate": "ran", "stats": "unchanged", "side": "ran"}
+    assert finished == {"train": "restored", "evaluate": "ran", "stats": "unchanged", "side": "ran", "notify": "ran"}
+    assert p.read("q/notified.log") == "notified\n" * 3
     recorded = {o["path"] for e in runcache.entries(p.root / ".pivot/cache") for o in e["outs"]}
     assert recorded == {"p/model.txt", "p/features", "p/stats.txt"}  # never an entry for run_cache: false
 
