@@ -61,14 +61,7 @@ def _set_lr(p: Project, lr: float) -> None:
 
 
 def _events(p: Project, *args: str) -> dict[str, dict[str, Any]]:
-    """display name -> its stage_finished event, with the warnings of all its events (a lookup that missed
-    warns on stage_started)."""
-    out = p.run("repro", "--json", *args, cwd="p").ok()
-    events = [json.loads(line) for line in out.stdout.splitlines()]
-    finished = {e["display_name"]: e for e in events if e["event"] == "stage_finished"}
-    for name, e in finished.items():
-        e["warnings"] = [w for ev in events if ev["display_name"] == name for w in ev["warnings"]]
-    return finished
+    return runcache.finished(p.run("repro", "--json", *args, cwd="p").ok().stdout)
 
 
 def _outcomes(events: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -123,9 +116,8 @@ def test_helper_edit_and_revert_for_a_python_stage(multi: Project) -> None:
     original = multi.read("train/helpers.py")
     multi.write("train/helpers.py", original.replace("x * 2", "x * 3"))
     edited = multi.run("repro", "--all", "--json").ok()
-    finished = {e["display_name"]: e["outcome"] for e in map(json.loads, edited.stdout.splitlines())
-                if e["event"] == "stage_finished"}
-    assert finished == {"clean": "up_to_date", "train": "ran", "tune/train": "ran", "tune/report": "ran"}
+    assert runcache.outcomes(edited.stdout) == {
+        "clean": "up_to_date", "train": "ran", "tune/train": "ran", "tune/report": "ran"}
     result = multi.read("tune/report.txt")
 
     multi.write("train/helpers.py", original)
@@ -155,9 +147,8 @@ def test_run_cache_false_in_yaml_and_python(project: Project) -> None:
     p.run("repro", "--all").ok()
     p.write("p/pivot.yaml", p.read("p/pivot.yaml").replace("lr: 0.2", "lr: 0.1"))
     out = p.run("repro", "--all", "--json").ok()
-    finished = {e["display_name"]: e["outcome"] for e in map(json.loads, out.stdout.splitlines())
-                if e["event"] == "stage_finished"}
-    assert finished == {"train": "restored", "evaluate": "ran", "stats": "unchanged", "side": "ran", "notify": "ran"}
+    assert runcache.outcomes(out.stdout) == {
+        "train": "restored", "evaluate": "ran", "stats": "unchanged", "side": "ran", "notify": "ran"}
     assert p.read("q/notified.log") == "notified\n" * 3
     recorded = {o["path"] for e in runcache.entries(p.root / ".pivot/cache") for o in e["outs"]}
     assert recorded == {"p/model.txt", "p/features", "p/stats.txt"}  # never an entry for run_cache: false

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -12,18 +11,6 @@ from tests.support import remotes, runcache, s3server
 from tests.support.factory import Project
 
 LOCAL_CACHE = ".pivot/cache"
-
-
-def _finished(out: Any) -> dict[str, dict[str, Any]]:
-    events = [json.loads(line) for line in out.stdout.splitlines()]
-    finished = {e["display_name"]: e for e in events if e["event"] == "stage_finished"}
-    for name, e in finished.items():
-        e["warnings"] = [w for ev in events if ev["display_name"] == name for w in ev["warnings"]]
-    return finished
-
-
-def _outcomes(out: Any) -> dict[str, str]:
-    return {name: e["outcome"] for name, e in _finished(out).items()}
 
 
 def _set_lr(p: Project, old: str, new: str) -> None:
@@ -53,7 +40,7 @@ def test_clone_b_computes_only_what_clone_a_never_ran(multi: Project, tmp_path: 
     assert "run cache: pushed 3 entries, 1 already there" in pushed
 
     b = remotes.fresh_clone(a, tmp_path / "b")  # A's sources and locks (lr 0.7), no cache, no outputs
-    restored = _finished(b.run("repro", "--all", "--pull", "--json").ok())
+    restored = runcache.finished(b.run("repro", "--all", "--pull", "--json").ok().stdout)
     assert {e["outcome"] for e in restored.values()} == {"restored"}
     assert {(e["restored_from"], e["remote"]) for e in restored.values()} == {("remote", "origin")}
     for path in ("prep/clean.txt", "train/model.txt", "tune/report.txt"):
@@ -61,7 +48,7 @@ def test_clone_b_computes_only_what_clone_a_never_ran(multi: Project, tmp_path: 
     b.run("verify", "--all").ok()
 
     _set_lr(b, "0.7", "0.5")  # A ran this before: B's own run cache lacks it, the remote has it
-    assert _outcomes(b.run("repro", "--all", "--pull", "--json").ok()) == {
+    assert runcache.outcomes(b.run("repro", "--all", "--pull", "--json").ok().stdout) == {
         "clean": "up_to_date", "train": "restored", "tune/train": "restored", "tune/report": "restored"}
     assert b.read("train/model.txt") == "raw data\n+clean lr=1.0\n"
 
@@ -92,7 +79,7 @@ def test_corrupt_entry_and_corrupt_object_on_the_remote_are_skipped(pushed: Proj
     runcache.overwrite(remote / "files" / h[:2] / h[2:], b"tampered\n")
 
     b = remotes.fresh_clone(pushed, tmp_path / "b")
-    events = _finished(b.run("repro", "--all", "--pull", "--json").ok())
+    events = runcache.finished(b.run("repro", "--all", "--pull", "--json").ok().stdout)
     # each bad thing costs one run; what comes after it is restored again (the runs reproduce the same outputs)
     assert {n: e["outcome"] for n, e in events.items()} == {
         "clean": "ran", "train": "ran", "tune/train": "restored", "tune/report": "restored"}

@@ -8,6 +8,20 @@ from pathlib import Path
 from typing import Any
 
 
+def finished(stdout: str) -> dict[str, dict[str, Any]]:
+    """display name -> its `stage_finished` event of `repro --json`, with the warnings of all its events
+    (a lookup that missed warns on `stage_started`)."""
+    events = [json.loads(line) for line in stdout.splitlines()]
+    done = {e["display_name"]: e for e in events if e["event"] == "stage_finished"}
+    for name, e in done.items():
+        e["warnings"] = [w for ev in events if ev["display_name"] == name for w in ev["warnings"]]
+    return done
+
+
+def outcomes(stdout: str) -> dict[str, str]:
+    return {name: e["outcome"] for name, e in finished(stdout).items()}
+
+
 def entry_files(root: Path) -> list[Path]:
     """Entry files under `root/runs/` (a cache dir or a directory remote), temporary files excluded."""
     runs = root / "runs"
