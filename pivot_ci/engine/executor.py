@@ -1,19 +1,21 @@
-"""The executor seam: a request in, a result out. Local processes today."""
+"""The executor seam: a request in, a result out. Local processes today.
+
+Every process a stage runs in lives in a process group of its own, dies with pivot (`lifeline`: a
+parent-death signal, and the watchdog that kills registered groups when pivot is killed), and leaves nothing
+behind: what a command left running in its group when it exits is killed.
+"""
 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import dataclasses
-import multiprocessing
 import os
-import signal
 import subprocess
 import threading
 import time
 from collections.abc import Mapping
 
-from pivot_ci.engine import worker
+from pivot_ci.engine import lifeline, pool
 from pivot_ci.engine.worker import ExecResult, PythonRequest
 
 
@@ -25,6 +27,7 @@ class CmdRequest:
 
 
 Request = CmdRequest | PythonRequest
+_GRACE_S = 3.0
 
 
 class LocalExecutor:
@@ -33,7 +36,7 @@ class LocalExecutor:
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
         self._threads = cf.ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="pivot-stage")
-        self._pool: cf.ProcessPoolExecutor | None = None
+        self._workers = pool.WorkerPool()
         self._procs: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
         self._cancelled = False
@@ -43,26 +46,24 @@ class LocalExecutor:
             case CmdRequest():
                 return self._threads.submit(self._run_cmd, req)
             case PythonRequest():
-                return self._python_pool().submit(worker.run, req)
-
-    def _python_pool(self) -> cf.ProcessPoolExecutor:
-        if self._pool is None:
-            ctx = multiprocessing.get_context("spawn")
-            self._pool = cf.ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=worker.init_worker)
-        return self._pool
+                return self._threads.submit(self._workers.run, req)
 
     def _run_cmd(self, req: CmdRequest) -> ExecResult:
         start = time.monotonic()
         env = {**os.environ, **req.env}
         with self._lock:
             if self._cancelled:
-                return ExecResult(False, "", 0.0, "cancelled")
+                return ExecResult(False, "", 0.0, pool.CANCELLED)
             proc = subprocess.Popen(req.cmd, shell=True, cwd=req.cwd, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                                    preexec_fn=lifeline.preexec(os.getpid()))
+            lifeline.WATCHDOG.guard(proc.pid)
             self._procs.add(proc)
         try:
             out, _ = proc.communicate()
         finally:
+            lifeline.kill_group(proc.pid)  # what the command left running in its group
+            lifeline.WATCHDOG.release(proc.pid)
             with self._lock:
                 self._procs.discard(proc)
         text = out.decode("utf-8", "replace")
@@ -71,27 +72,15 @@ class LocalExecutor:
                           None if ok else f"command exited with code {proc.returncode}", proc.returncode)
 
     def cancel(self) -> None:
-        """Stop everything running now: SIGTERM to each command's group, then SIGKILL; kill workers."""
+        """Stop everything running now: SIGTERM to each stage's process group, SIGKILL after a grace period."""
         with self._lock:
             self._cancelled = True
             procs = list(self._procs)
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 3
-        for proc in procs:
-            try:
-                proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-        if self._pool is not None:
-            for p in list(getattr(self._pool, "_processes", {}).values()):
-                p.terminate()
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        stopper = threading.Thread(target=self._workers.cancel, args=(_GRACE_S,), name="pivot-cancel")
+        stopper.start()
+        lifeline.stop_groups([proc.pid for proc in procs], _GRACE_S)
+        stopper.join()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
         self._threads.shutdown(wait=True, cancel_futures=True)
+        self._workers.close()

@@ -1,4 +1,9 @@
-"""Runs one Python stage inside a worker process: isolated imports, captured output."""
+"""Runs Python stages inside a worker process: isolated imports, captured output.
+
+A worker is a plain subprocess (`engine/pool.py` starts it) that reads requests from one pipe and writes
+results to another, one stage at a time. The stage's output (fd 1 and 2, so C code and child processes are
+caught too) goes to a capture file the parent also holds, so what a stage printed survives its worker's death.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,16 @@ import importlib
 import importlib.util
 import io
 import os
+import pickle
 import signal
+import struct
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
+
+from pivot_ci.engine import lifeline
 
 PRIVATE_PREFIX = "_pivot_stage_"
 
@@ -42,9 +49,35 @@ class ExecResult:
     returncode: int | None = None
 
 
-def init_worker() -> None:
-    """Workers ignore Ctrl-C: the parent decides, and terminates them."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+_HEADER = struct.Struct(">Q")
+
+
+def send(fd: int, obj: object) -> None:
+    """Write one length-prefixed pickle to pipe `fd`."""
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    chunks: list[bytes] = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive(fd: int) -> Any:
+    """Read one length-prefixed pickle from pipe `fd`; None at end of file (the other side is gone)."""
+    head = _read_exact(fd, _HEADER.size)
+    if head is None:
+        return None
+    data = _read_exact(fd, _HEADER.unpack(head)[0])
+    return None if data is None else pickle.loads(data)
 
 
 def _purge_project_modules(root: str) -> None:
@@ -75,34 +108,42 @@ def _resolve(req: PythonRequest) -> Callable[..., Any]:
 
 
 @contextlib.contextmanager
-def _captured() -> Iterator[io.StringIO]:
-    """Capture fd 1 and 2 (so output of C code and child processes is caught too)."""
+def _captured(capture: int) -> Iterator[io.StringIO]:
+    """Send fd 1 and 2 to the (emptied) capture file `capture` while the stage runs."""
     buf = io.StringIO()
     sys.stdout.flush()
     sys.stderr.flush()
+    os.ftruncate(capture, 0)
+    os.lseek(capture, 0, os.SEEK_SET)  # the offset is shared with the parent's descriptor
     saved = os.dup(1), os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 1)
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield buf
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-            tmp.seek(0)
-            buf.write(tmp.read().decode("utf-8", "replace"))
+    os.dup2(capture, 1)
+    os.dup2(capture, 2)
+    try:
+        yield buf
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+        buf.write(read_capture(capture))
 
 
-def run(req: PythonRequest) -> ExecResult:
+def read_capture(capture: int, limit: int = 8 << 20) -> str:
+    """What a stage wrote to capture file `capture` (the last `limit` bytes of it)."""
+    size = os.fstat(capture).st_size
+    start = max(0, size - limit)
+    data = os.pread(capture, size - start, start)
+    return data.decode("utf-8", "replace")
+
+
+def run(req: PythonRequest, capture: int) -> ExecResult:
     """Import the stage function fresh and call it with its params as keyword arguments."""
     start = time.monotonic()
     old_cwd, old_path, old_env = os.getcwd(), list(sys.path), dict(os.environ)
     error = None
-    with _captured() as out:
+    with _captured(capture) as out:
         try:
             os.chdir(req.cwd)
             os.environ.update(req.env)
@@ -121,5 +162,10 @@ def run(req: PythonRequest) -> ExecResult:
                       error=None if error is None else error.strip().splitlines()[-1])
 
 
-def main_path() -> Path:
-    return Path(__file__)
+def main(argv: list[str]) -> None:
+    """The worker process: `requests results capture parent` fds/pid; one stage at a time until end of file."""
+    requests, results, capture, parent = (int(a) for a in argv)
+    lifeline.die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and terminates us
+    while (req := receive(requests)) is not None:
+        send(results, run(req, capture))

@@ -55,10 +55,10 @@ class Project:
                               timeout=timeout, env=full_env, stdin=subprocess.DEVNULL)
         return Outcome(tuple(args), proc.returncode, proc.stdout, proc.stderr)
 
-    def popen(self, *args: str, cwd: str = ".") -> subprocess.Popen[str]:
+    def popen(self, *args: str, cwd: str = ".", env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen([*PIVOT, *args], cwd=self.root / cwd, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-                                env={**os.environ, "NO_COLOR": "1"})
+                                env={**os.environ, "NO_COLOR": "1", **(env or {})})
 
     def stage_json(self, outcome: Outcome) -> dict[str, dict[str, Any]]:
         """display_name -> stage entry of a status/verify JSON report."""
