@@ -37,9 +37,13 @@ class LocalRemote:
             raise self.spec.error("not a directory", self.root,
                                   hint="create it or mount it, or fix the URL (`pivot remote add --force`)")
 
+    def _not_created(self) -> bool:
+        """Not created yet, in a directory that exists: the first push creates it; until then it holds nothing."""
+        return not self.root.exists() and self.root.parent.is_dir()
+
     def has_many(self, keys: Collection[str], jobs: int, namespace: base.Namespace = base.FILES) -> set[str]:
-        if not self.root.exists() and self.root.parent.is_dir():
-            return set()  # not created yet (the first push creates it): it holds nothing
+        if self._not_created():
+            return set()
         self._require_root()
         try:
             return {k for k in keys if self._path(k, namespace).is_file()}
@@ -72,7 +76,8 @@ class LocalRemote:
     def download(self, key: str, dest: Path, namespace: base.Namespace = base.FILES) -> bool:
         src = self._path(key, namespace)
         if not src.is_file():
-            self._require_root()
+            if not self._not_created():
+                self._require_root()
             return False
         try:
             shutil.copyfile(src, dest)
