@@ -127,6 +127,10 @@ class PullRuns:
         except errors.PivotError as exc:
             self._gave_up = True
             raise errors.RemoteError(f"{exc.message}; not asking it again in this run", hint=exc.hint) from None
+        except OSError as exc:  # the local cache could not take what was fetched (disk full, permissions)
+            self._gave_up = True
+            raise errors.StateError(f"cannot store what remote '{self.spec.name}' sent in the cache: {exc}; "
+                                    "not asking it again in this run") from None
 
     def engine_view(self) -> runs.RemoteRuns:
         return runs.RemoteRuns(self.spec.name, self.lookup)
