@@ -156,6 +156,7 @@ def remote_add(name: str, url: str, make_default: bool, force: bool, endpoint_ur
                region: str | None, profile: str | None) -> int:
     """Add remote NAME at URL: a directory, file:///path or s3://bucket/prefix."""
     proj = _project()
+    config.check_url(url)  # before a relative path is resolved: "" would name the working directory
     settings = {"url": _url(url, proj.root), "endpoint_url": endpoint_url or "", "region": region or "",
                 "profile": profile or ""}
     config.add(proj, name, settings, make_default=make_default, force=force)

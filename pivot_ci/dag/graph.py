@@ -84,6 +84,22 @@ def _index_outputs(merged: Merged) -> dict[str, model.StageId]:
     return producers
 
 
+def _check_nested(merged: Merged, producers: dict[str, model.StageId]) -> None:
+    """No pipeline file or state dir inside an output: restoring that output would delete it."""
+    for pipe in merged.pipelines:
+        for what, path in (("pipeline file", pipe.file), ("state dir", pipe.state_dir)):
+            for parent in _ancestors(path):
+                sid = producers.get(parent)
+                if sid is None:
+                    continue
+                st = merged.stages[sid]
+                raise errors.GraphError(
+                    f"output '{parent}' of stage '{st.name}' ({st.location}) contains the {what} {path}"
+                    + ("" if what == "pipeline file" else f" of {pipe.file}"),
+                    file=st.pipeline_file, line=st.line,
+                    hint=f"restoring or re-creating '{parent}' would delete {path}: move the output or the pipeline")
+
+
 def _cycle_error(g: nx.DiGraph, merged: Merged) -> errors.GraphError | None:
     try:
         cycle = nx.find_cycle(g)
@@ -98,6 +114,7 @@ def _cycle_error(g: nx.DiGraph, merged: Merged) -> errors.GraphError | None:
 
 def build(project: Project, merged: Merged) -> StageGraph:
     producers = _index_outputs(merged)
+    _check_nested(merged, producers)
     sorted_outs = sorted(producers)
     g: nx.DiGraph = nx.DiGraph()
     g.add_nodes_from(merged.stages)

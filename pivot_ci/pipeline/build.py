@@ -6,6 +6,7 @@ import dataclasses
 import difflib
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,6 +28,10 @@ class FileContext:
 
 
 _PATHS_HINT = "e.g. deps: [data.csv, ../shared/vocab.txt, images/]"
+# Never outputs: restoring or deleting them would roll back git, or rewrite what pivot reads to know the project.
+NOT_OUTPUTS = frozenset({"pivot.yaml", "pivot.yml", "pipeline.py", ".pivotignore"})
+NOT_OUTPUT_DIRS = frozenset({".git", project.STATE_DIR_NAME})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def pipeline_name(ctx: FileContext, declared: object, line: int | None) -> str:
@@ -65,8 +70,21 @@ def check_keys(ctx: FileContext, where: str, keys: Mapping[str, int], valid: Seq
                             hint=f"{hint}valid keys: {', '.join(valid)}")
 
 
-def resolve_paths(ctx: FileContext, where: str, values: object, line: int | None) -> tuple[model.PathSpec, ...]:
-    """Paths relative to the pipeline file's directory -> project-relative PathSpecs."""
+def _output_problem(rel: str) -> str | None:
+    parts = rel.split("/")
+    bad_dir = next((p for p in parts if p in NOT_OUTPUT_DIRS), None)
+    if bad_dir == project.STATE_DIR_NAME:
+        return f"is inside a {project.STATE_DIR_NAME}/ state dir"
+    if bad_dir is not None:
+        return f"is inside {bad_dir}/"
+    if parts[-1] in NOT_OUTPUTS:
+        return f"is a {parts[-1]}: pivot reads it to know the project"
+    return None
+
+
+def resolve_paths(ctx: FileContext, where: str, values: object, line: int | None, *,
+                  output: bool = False) -> tuple[model.PathSpec, ...]:
+    """Paths relative to the pipeline file's directory -> project-relative PathSpecs (`output`: outs, metrics)."""
     if values is None:
         return ()
     items = [values] if isinstance(values, str) else values
@@ -78,7 +96,9 @@ def resolve_paths(ctx: FileContext, where: str, values: object, line: int | None
         if not isinstance(item, str) or not item.strip():
             raise ctx.error(f"{where}[{i}] must be a non-empty path string, got {item!r}", line,
                             hint=_PATHS_HINT)
-        rel = project.join_rel(ctx.dir, item.strip())
+        if _CONTROL.search(item):
+            raise ctx.error(f"{where}[{i}]: {item!r} holds a control character", line, hint=_PATHS_HINT)
+        rel = project.join_rel(ctx.dir, item)
         if rel is None or rel == ".":
             raise ctx.error(f"{where}[{i}]: '{item}' is outside the project root" if rel is None
                             else f"{where}[{i}]: '{item}' names the project root itself", line,
@@ -86,6 +106,11 @@ def resolve_paths(ctx: FileContext, where: str, values: object, line: int | None
         if rel.split("/")[0] == project.STATE_DIR_NAME or f"/{project.STATE_DIR_NAME}/" in f"/{rel}/":
             raise ctx.error(f"{where}[{i}]: '{item}' is inside a {project.STATE_DIR_NAME}/ state dir", line,
                             hint=f"{project.STATE_DIR_NAME}/ holds pivot's own state: name workspace files")
+        why = _output_problem(rel) if output else None
+        if why is not None:
+            raise ctx.error(f"{where}[{i}]: '{item}' cannot be an output: it {why}", line,
+                            hint="outputs are restored and deleted by pivot: .git/, pipeline files, lock files "
+                                 "and .pivotignore never are")
         is_dir = item.endswith("/") or os.path.isdir(ctx.project.abs_str(rel))
         out.append(model.PathSpec(rel, is_dir))
     return tuple(out)
@@ -101,10 +126,11 @@ def check_params(ctx: FileContext, where: str, params: object, line: int | None)
             raise ctx.error(f"{where}: parameter name {key!r} is not a valid identifier", line,
                             hint="params arrive as keyword arguments: use names like `learning_rate`")
     try:
-        json.dumps(params, sort_keys=True)
+        json.dumps(params, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise ctx.error(f"{where}: values must be JSON-serialisable ({exc})", line,
-                        hint="use strings, numbers, booleans, null, lists and mappings") from None
+        why = ".nan and .inf are not JSON values" if "Out of range float" in str(exc) else str(exc)
+        raise ctx.error(f"{where}: values must be JSON values ({why})", line,
+                        hint="use strings, numbers (not .nan or .inf), booleans, null, lists and mappings") from None
     return dict(params)
 
 
@@ -118,6 +144,9 @@ def check_flag(ctx: FileContext, where: str, value: object, line: int | None, *,
 
 
 def check_stage_name(ctx: FileContext, name: object, line: int | None) -> str:
+    if isinstance(name, str) and len(name) > model.MAX_STAGE_NAME and model.valid_stage_name(name[:1]):
+        raise ctx.error(f"stage name '{name[:40]}...' is {len(name)} characters long", line,
+                        hint=f"stage names are at most {model.MAX_STAGE_NAME} characters (they name lock files)")
     if not model.valid_stage_name(name):
         raise ctx.error(f"invalid stage name {name!r}", line,
                         hint="stage names match [A-Za-z0-9_][A-Za-z0-9_.@-]*")

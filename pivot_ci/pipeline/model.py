@@ -8,7 +8,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-STAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
+STAGE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*")
+MAX_STAGE_NAME = 128  # a lock file is <name>.lock, and file names stop at 255 bytes
 
 
 class StageId(NamedTuple):
@@ -87,4 +88,4 @@ class PipelineSpec:
 
 
 def valid_stage_name(name: object) -> bool:
-    return isinstance(name, str) and STAGE_NAME_RE.match(name) is not None
+    return isinstance(name, str) and len(name) <= MAX_STAGE_NAME and STAGE_NAME_RE.fullmatch(name) is not None

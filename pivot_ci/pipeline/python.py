@@ -15,7 +15,7 @@ from types import ModuleType
 import xxhash
 
 from pivot_ci import errors
-from pivot_ci.pipeline import api, build, model
+from pivot_ci.pipeline import api, build, guard, model
 from pivot_ci.pipeline.build import FileContext
 
 PRIVATE_PREFIX = "_pivot_pipeline_"
@@ -71,7 +71,7 @@ def exec_file(path: Path, project_root: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    with isolated_imports(project_root, path.parent):
+    with isolated_imports(project_root, path.parent), guard.executing():
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return module
@@ -83,6 +83,10 @@ def _failure(ctx: FileContext, path: Path, exc: BaseException) -> errors.PivotEr
                          hint="fix the Python syntax at that line")
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
     line = frames[-1].lineno if frames else None
+    if isinstance(exc, guard.ProcessEnd):
+        return errors.DiscoveryError(
+            f"cannot load pipeline file: it called {exc.call}, which would end pivot", file=ctx.file, line=line,
+            hint="a pipeline file only declares stages: remove the call (a stage may exit, a pipeline file not)")
     if isinstance(exc, ModuleNotFoundError):
         return errors.DiscoveryError(
             f"cannot load pipeline file: module '{exc.name}' is not installed", file=ctx.file, line=line,
@@ -139,13 +143,16 @@ def load(ctx: FileContext, path: Path) -> model.PipelineSpec:
                             hint="stage names must be unique within a pipeline: rename one (name=...)")
         seen[d.name] = d.line
         where = f"stage {d.name}"
+        if d.func is None and (not isinstance(d.cmd, str) or not d.cmd.strip()):
+            raise ctx.error(f"{where}: cmd must be a non-empty string, got {d.cmd!r}", d.line,
+                            hint='pipeline.command("name", cmd="python train.py", ...)')
         stages.append(model.StageSpec(
             name=d.name, pipeline=name, pipeline_file=ctx.file, pipeline_dir=ctx.dir, state_dir=state,
             line=d.line, kind=model.StageKind.CMD if d.cmd is not None else model.StageKind.PYTHON,
             cmd=d.cmd, python=None if d.func is None else _target(ctx, d.func, module.__name__),
             deps=build.resolve_paths(ctx, f"{where} deps", list(d.deps), d.line),
-            outs=build.resolve_paths(ctx, f"{where} outs", list(d.outs), d.line),
-            metrics=build.resolve_paths(ctx, f"{where} metrics", list(d.metrics), d.line),
+            outs=build.resolve_paths(ctx, f"{where} outs", list(d.outs), d.line, output=True),
+            metrics=build.resolve_paths(ctx, f"{where} metrics", list(d.metrics), d.line, output=True),
             params=build.check_params(ctx, f"{where} params", d.params, d.line),
             run_cache=build.check_flag(ctx, f"{where} run_cache", d.run_cache, d.line, default=True,
                                        hint="run_cache=False (never restore this stage from the run cache)"),

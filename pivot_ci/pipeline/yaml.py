@@ -17,20 +17,26 @@ TOP_KEYS = ("pipeline", "root", "vars", "stages")
 STAGE_KEYS = ("cmd", "python", "deps", "outs", "metrics", "params", "run_cache")
 VAR_RE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}")
 _VARS_HINT = "e.g. vars: [params.yaml]"
-PY_TARGET_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)[.:]([A-Za-z_][A-Za-z0-9_]*)$")
+PY_TARGET_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)[.:]([A-Za-z_][A-Za-z0-9_]*)\Z")
 
 
 def _line(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
 
 
+def _yaml_error(ctx: FileContext, exc: yaml.YAMLError, text: str) -> errors.ConfigError:
+    problem, line = yamlutil.problem(exc, text)
+    if isinstance(exc, yamlutil.LimitError):
+        return ctx.error(f"refused YAML: {problem}", line, hint=yamlutil.LIMIT_HINT)
+    return ctx.error(f"malformed YAML: {problem}", line,
+                     hint="fix the YAML syntax at that line" if line else "fix the YAML syntax")
+
+
 def parse_yaml(ctx: FileContext, text: str) -> yaml.Node | None:
     try:
-        return yaml.compose(text, Loader=Loader)
+        return yamlutil.compose(text)
     except yaml.YAMLError as exc:
-        problem, line = yamlutil.problem(exc, text)
-        raise ctx.error(f"malformed YAML: {problem}", line,
-                        hint="fix the YAML syntax at that line" if line else "fix the YAML syntax") from None
+        raise _yaml_error(ctx, exc, text) from None
 
 
 def read_text(ctx: FileContext, path: Path, what: str) -> str:
@@ -64,8 +70,11 @@ def mapping_items(ctx: FileContext, node: yaml.Node, where: str) -> list[tuple[s
     return items
 
 
-def _value(node: yaml.Node) -> Any:
-    return Loader("").construct_object(node, deep=True)
+def _value(ctx: FileContext, node: yaml.Node) -> Any:
+    try:
+        return yamlutil.construct(node)
+    except yaml.YAMLError as exc:  # a duplicate key in a flow mapping, a bad value for its tag
+        raise _yaml_error(ctx, exc, "") from None
 
 
 class Interpolator:
@@ -74,6 +83,7 @@ class Interpolator:
     def __init__(self, ctx: FileContext, values: dict[str, Any]) -> None:
         self.ctx = ctx
         self.values = values
+        self._budget = yamlutil.MAX_ALIAS_NODES  # interpolation copies values, like aliases: bounded alike
 
     def lookup(self, name: str, line: int) -> Any:
         cur: Any = self.values
@@ -82,6 +92,10 @@ class Interpolator:
                 raise self.ctx.error(f"undefined variable '${{{name}}}'", line,
                                      hint="define it in a file listed under `vars:`")
             cur = cur[part]
+        self._budget -= yamlutil.value_size(cur, self._budget + 1)
+        if self._budget < 0:
+            raise self.ctx.error(f"refused: interpolated values expand to more than {yamlutil.MAX_ALIAS_NODES} "
+                                 f"nodes (at '${{{name}}}')", line, hint=yamlutil.LIMIT_HINT)
         return cur
 
     def apply(self, value: Any, line: int) -> Any:
@@ -99,7 +113,7 @@ class Interpolator:
 
 def load_vars(ctx: FileContext, node: yaml.Node) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The merged values of the `vars` entries, and the project-relative files they came from."""
-    value = _value(node)
+    value = _value(ctx, node)
     entries = [value] if isinstance(value, str | dict) else value
     if not isinstance(entries, list):
         raise ctx.error("vars must be a list of files (or mappings)", _line(node), hint=_VARS_HINT)
@@ -122,12 +136,14 @@ def load_vars(ctx: FileContext, node: yaml.Node) -> tuple[dict[str, Any], tuple[
             raise ctx.error(f"vars: cannot read {entry}: {why}", _line(node),
                             hint="vars files are relative to the pipeline file's directory") from None
         try:
-            data = yaml.load(text, Loader=Loader)
+            data = yamlutil.load(text)
         except yaml.YAMLError as exc:
             problem, line = yamlutil.problem(exc, text)
+            what, hint = (("refused YAML", yamlutil.LIMIT_HINT) if isinstance(exc, yamlutil.LimitError)
+                          else ("malformed YAML", "fix the YAML at that line"))
             raise errors.ConfigError(
-                f"vars file {entry} (listed at {ctx.file}:{_line(node)}): malformed YAML: {problem}",
-                file=ctx.project.rel(path), line=line, hint="fix the YAML syntax at that line") from None
+                f"vars file {entry} (listed at {ctx.file}:{_line(node)}): {what}: {problem}",
+                file=ctx.project.rel(path), line=line, hint=hint) from None
         if data is not None and not isinstance(data, dict):
             raise ctx.error(f"vars: {entry} must hold a mapping", _line(node), hint="e.g. `lr: 0.1`")
         merged.update(data or {})
@@ -147,7 +163,7 @@ def stage(ctx: FileContext, name: str, line: int, node: yaml.Node, interp: Inter
           pipeline: str, state_dir: str) -> model.StageSpec:
     items = mapping_items(ctx, node, f"stages.{name}")
     build.check_keys(ctx, f"stages.{name}", {k: ln for k, ln, _ in items}, STAGE_KEYS)
-    fields = {k: (ln, interp.apply(_value(v), ln)) for k, ln, v in items}
+    fields = {k: (ln, interp.apply(_value(ctx, v), ln)) for k, ln, v in items}
     has_cmd, has_py = "cmd" in fields, "python" in fields
     if has_cmd == has_py:
         raise ctx.error(f"stages.{name}: a stage needs exactly one of 'cmd' or 'python'"
@@ -168,8 +184,8 @@ def stage(ctx: FileContext, name: str, line: int, node: yaml.Node, interp: Inter
         cmd=cmd if has_cmd else None,
         python=python_target(ctx, py, py_line) if has_py else None,
         deps=build.resolve_paths(ctx, f"stages.{name}.deps", *reversed(get("deps"))),
-        outs=build.resolve_paths(ctx, f"stages.{name}.outs", *reversed(get("outs"))),
-        metrics=build.resolve_paths(ctx, f"stages.{name}.metrics", *reversed(get("metrics"))),
+        outs=build.resolve_paths(ctx, f"stages.{name}.outs", *reversed(get("outs")), output=True),
+        metrics=build.resolve_paths(ctx, f"stages.{name}.metrics", *reversed(get("metrics")), output=True),
         params=build.check_params(ctx, f"stages.{name}.params", *reversed(get("params"))),
         run_cache=build.check_flag(ctx, f"stages.{name}.run_cache", *reversed(get("run_cache")), default=True,
                                    hint="run_cache: false (never restore this stage from the run cache)"),
@@ -185,9 +201,9 @@ def load(ctx: FileContext, path: Path) -> model.PipelineSpec:
     build.check_keys(ctx, "pipeline file", {k: ln for k, ln, _ in items}, TOP_KEYS)
     top = {k: (ln, v) for k, ln, v in items}
     name_line, name_node = top.get("pipeline", (1, None))
-    name = build.pipeline_name(ctx, _value(name_node) if name_node else None, name_line)
+    name = build.pipeline_name(ctx, _value(ctx, name_node) if name_node else None, name_line)
     root_line, root_node = top.get("root", (1, None))
-    state = build.state_dir(ctx, _value(root_node) if root_node else None, root_line)
+    state = build.state_dir(ctx, _value(ctx, root_node) if root_node else None, root_line)
     values, vars_files = load_vars(ctx, top["vars"][1]) if "vars" in top else ({}, ())
     interp = Interpolator(ctx, values)
     if "stages" not in top:

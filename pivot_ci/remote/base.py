@@ -13,8 +13,8 @@ from pivot_ci.errors import RemoteError
 
 # An object key is a content hash (a tree's ends in .dir): never a path. Everything a remote hands back is
 # checked against this before it is joined to a directory, so a hostile listing cannot name `../x`.
-KEY_RE = re.compile(r"^[0-9a-f]{3,128}(\.dir)?$")
-RUN_KEY_RE = re.compile(r"^[0-9a-f]{32}$")
+KEY_RE = re.compile(r"^[0-9a-f]{3,128}(\.dir)?\Z")
+RUN_KEY_RE = re.compile(r"^[0-9a-f]{32}\Z")
 OBJECTS = "files"
 
 

@@ -27,7 +27,7 @@ from pivot_ci.project import Project
 from pivot_ci.remote.base import RemoteSpec
 from pivot_ci.state import fsutil
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 PROJECT_KEYS = ("url", "endpoint_url", "region", "profile")
 SECRET_KEYS = ("access_key_id", "secret_access_key", "session_token")
 USER_KEYS = ("endpoint_url", "region", "profile", *SECRET_KEYS)
@@ -47,57 +47,83 @@ def user_file() -> Path:
     return Path(base) / "pivot-ci" / "config.yaml"
 
 
-def _read(path: Path, display: str) -> dict[str, Any]:
+def _load(path: Path, display: str) -> tuple[dict[str, Any], str]:
+    """The config at `path` ({} when absent) and its text (for the lines of later errors)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
-        return {}
+        return {}, ""
     except OSError as exc:
-        raise ConfigError(f"cannot read config: {exc}", file=display) from None
+        raise ConfigError(f"cannot read config: {exc.strerror or exc}", file=display) from None
     try:
-        raw = yaml.load(text, Loader=yamlutil.Loader)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config is not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
+                          file=display, line=data.count(b"\n", 0, exc.start) + 1,
+                          hint="save the file as UTF-8") from None
+    try:
+        raw = yamlutil.load(text)
     except yaml.YAMLError as exc:
         problem, line = yamlutil.problem(exc, text)
-        raise ConfigError(f"malformed config: {problem}", file=display, line=line) from None
+        raise ConfigError(f"malformed config: {problem}", file=display, line=line,
+                          hint=yamlutil.LIMIT_HINT if isinstance(exc, yamlutil.LimitError) else None) from None
     if raw is None:
-        return {}
-    if not isinstance(raw, dict) or not isinstance(raw.get("remotes", {}), dict):
-        raise ConfigError("malformed config: expected a mapping with a `remotes` mapping", file=display)
-    return raw
+        return {}, text
+    if not isinstance(raw, dict) or not isinstance(raw.get("remotes", {}), dict | None):
+        where = ("remotes",) if isinstance(raw, dict) else ()
+        raise ConfigError("malformed config: expected a mapping with a `remotes` mapping", file=display,
+                          line=yamlutil.line_of(text, where))
+    return raw, text
 
 
-def _entries(raw: dict[str, Any], allowed: tuple[str, ...], display: str) -> dict[str, dict[str, str]]:
+def _read(path: Path, display: str) -> dict[str, Any]:
+    return _load(path, display)[0]
+
+
+def _entries(raw: dict[str, Any], allowed: tuple[str, ...], display: str,
+             text: str = "") -> dict[str, dict[str, str]]:
+    def error(message: str, *where: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(message, file=display, line=yamlutil.line_of(text, ("remotes", *where)) if text else None,
+                           hint=hint)
+
     out: dict[str, dict[str, str]] = {}
     for name, entry in (raw.get("remotes") or {}).items():
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+            raise error(f"remotes: invalid remote name {name!r}", hint="letters, digits, '_', '-', '.'")
         if not isinstance(entry, dict):
-            raise ConfigError(f"remotes.{name}: expected a mapping of settings", file=display)
+            raise error(f"remotes.{name}: expected a mapping of settings", name)
         for key, value in entry.items():
             if key in SECRET_KEYS and key not in allowed:
-                raise ConfigError(f"remotes.{name}.{key}: credentials do not belong in the project config",
-                                  file=display, hint=f"move them to {user_file()} (never committed)")
+                raise error(f"remotes.{name}.{key}: credentials do not belong in the project config", name, key,
+                            hint=f"move them to {user_file()} (never committed)")
             if key not in allowed:
-                raise ConfigError(f"remotes.{name}: unknown setting {key!r}", file=display,
-                                  hint=f"settings: {', '.join(allowed)}")
+                raise error(f"remotes.{name}: unknown setting {key!r}", name, key,
+                            hint=f"settings: {', '.join(allowed)}")
             if not isinstance(value, str):
-                raise ConfigError(f"remotes.{name}.{key}: expected a string", file=display)
-        out[str(name)] = {str(k): v for k, v in entry.items()}
+                raise error(f"remotes.{name}.{key}: expected a string", name, key)
+            if key == "url" and not value.strip():
+                raise error(f"remotes.{name}.url is empty", name, key,
+                            hint="a directory, file:///path or s3://bucket/prefix")
+        out[name] = {str(k): v for k, v in entry.items()}
     return out
 
 
 def _project(project: Project) -> tuple[dict[str, Any], dict[str, dict[str, str]], str]:
     display = project.rel(project_file(project))
-    raw = _read(project_file(project), display)
-    remotes = _entries(raw, PROJECT_KEYS, display)
+    raw, text = _load(project_file(project), display)
+    remotes = _entries(raw, PROJECT_KEYS, display, text)
     for name, entry in remotes.items():
         if "url" not in entry:
-            raise ConfigError(f"remotes.{name}: missing `url`", file=display)
+            raise ConfigError(f"remotes.{name}: missing `url`", file=display,
+                              line=yamlutil.line_of(text, ("remotes", name)))
     return raw, remotes, display
 
 
 def remotes(project: Project) -> tuple[list[RemoteSpec], str | None]:
     """Every configured remote (project settings, then the user's on top) and the default's name."""
     raw, entries, display = _project(project)
-    user = _entries(_read(user_file(), str(user_file())), USER_KEYS, str(user_file()))
+    user_raw, user_text = _load(user_file(), str(user_file()))
+    user = _entries(user_raw, USER_KEYS, str(user_file()), user_text)
     specs = [RemoteSpec(name=name, **{**entry, **user.get(name, {})}) for name, entry in sorted(entries.items())]
     default = raw.get("default")
     if default is not None and (not isinstance(default, str) or default not in entries):
@@ -126,6 +152,8 @@ def resolve(project: Project, name: str | None, *, purpose: str = "this command"
 
 
 def check_url(url: str) -> None:
+    if not url.strip():
+        raise ConfigError("the remote URL is empty", hint="a directory, file:///path or s3://bucket/prefix")
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme == "s3":
         if not url[len("s3://"):].split("/", 1)[0]:
@@ -145,7 +173,7 @@ def _write(project: Project, raw: dict[str, Any]) -> None:
 
 def add(project: Project, name: str, settings: dict[str, str], *, make_default: bool, force: bool) -> None:
     """Add (or with `force`, replace) remote `name`; `settings` holds `url` and optional PROJECT_KEYS."""
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise ConfigError(f"invalid remote name {name!r}", hint="letters, digits, '_', '-', '.'")
     check_url(settings["url"])
     raw, entries, _ = _project(project)

@@ -15,8 +15,8 @@ from pivot_ci.errors import StateError
 from pivot_ci.state import fsutil, hashing
 
 _FICLONE = getattr(fcntl, "FICLONE", 0x40049409)  # fcntl.FICLONE is only exported from Python 3.12
-_HASH_RE = re.compile(r"^[0-9a-f]{3,}(\.dir)?$")
-_FILE_HASH_RE = re.compile(r"^[0-9a-f]{3,}$")
+_HASH_RE = re.compile(r"^[0-9a-f]{3,}(\.dir)?\Z")
+_FILE_HASH_RE = re.compile(r"^[0-9a-f]{3,}\Z")
 _OBJECT_MODE = 0o444  # objects are shared by every restore (and by hard links): never edited in place
 _COPY_MODE = 0o644
 _CORRUPT_HINT = "delete the object and run `pivot repro` (or `pivot pull`) to recreate it"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import posixpath
+import re
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -13,7 +15,6 @@ from pivot_ci.state import fsutil
 
 SCHEMA = 1
 
-_Loader = yamlutil.Loader
 _BaseDumper = yamlutil.Dumper
 _HINT = "restore it from git (git checkout -- {display}) or delete it and run `pivot repro`"
 _NEWER_HINT = "upgrade pivot-ci, or delete it and run `pivot repro`"
@@ -37,10 +38,16 @@ class LockData(TypedDict):
 
 _PATH_LISTS = ("deps", "outs", "metrics")
 _KEYS = frozenset(LockData.__annotations__)
+HASH_RE = re.compile(r"[0-9a-f]{3,128}(\.dir)?")
+
+Where = tuple[str | int, ...]  # a key path into the document: ("outs", 2, "path")
 
 
 class _Dumper(_BaseDumper):  # type: ignore[misc, valid-type]
-    """Safe dumper that writes multi-line strings (cmd text) as literal blocks for readable diffs."""
+    """Safe dumper: multi-line strings (cmd text) as literal blocks for readable diffs, never an alias."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
@@ -69,53 +76,56 @@ def write(path: Path, data: LockData) -> None:
     fsutil.atomic_write(path, dumps(data))
 
 
-def _key_line(text: str, key: str | None) -> int | None:
-    """Line of top-level `key` (or of the document), found only on the error path to keep reads cheap."""
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError:
-        return None
-    if node is None:
-        return None
-    if key is not None and isinstance(node, yaml.MappingNode):
-        for k, _ in node.value:
-            if k.value == key:
-                return int(k.start_mark.line) + 1
-    return int(node.start_mark.line) + 1
-
-
-def _check_entries(value: object) -> str | None:
-    if not isinstance(value, list):
-        return "must be a list"
-    for i, e in enumerate(value):
-        if not (isinstance(e, dict) and set(e) == {"path", "hash"}
-                and isinstance(e["path"], str) and isinstance(e["hash"], str)):
-            return f"item {i} must be a mapping of `path` and `hash` strings"
+def path_problem(path: str) -> str | None:
+    """Why `path` is not a project-relative POSIX path that stays inside the project, or None."""
+    if not path or "\0" in path:
+        return "is empty" if not path else "holds a NUL byte"
+    if path.startswith("/"):
+        return "is absolute"
+    if path in (".", "..") or path.startswith("../"):
+        return "is outside the project"
+    if posixpath.normpath(path) != path:
+        return "is not a normalised relative path"
     return None
 
 
-def _problem(raw: dict[Any, Any]) -> tuple[str | None, str] | None:
-    """The first thing wrong with `raw` as (key, message), or None."""
+def _check_entries(key: str, value: object) -> tuple[Where, str] | None:
+    if not isinstance(value, list):
+        return (key,), f"`{key}` must be a list"
+    for i, e in enumerate(value):
+        if not (isinstance(e, dict) and set(e) == {"path", "hash"}
+                and isinstance(e["path"], str) and isinstance(e["hash"], str)):
+            return (key, i), f"`{key}` item {i} must be a mapping of `path` and `hash` strings"
+        why = path_problem(e["path"])
+        if why is not None:
+            return (key, i, "path"), f"`{key}` item {i}: path {e['path']!r} {why}"
+        if not HASH_RE.fullmatch(e["hash"]):
+            return (key, i, "hash"), f"`{key}` item {i} ({e['path']}): {e['hash']!r} is not a content hash"
+    return None
+
+
+def _problem(raw: dict[Any, Any]) -> tuple[Where, str] | None:
+    """The first thing wrong with `raw` as (where, message), or None."""
     extra = sorted(str(k) for k in raw if k not in _KEYS)
     if extra:
-        return extra[0], f"unexpected key {extra[0]!r}"
+        return (extra[0],), f"unexpected key {extra[0]!r}"
     for key in sorted(_KEYS):
         if key not in raw:
-            return None, f"missing key {key!r}"
+            return (), f"missing key {key!r}"
     schema = raw["schema"]
     if type(schema) is not int or schema < 1:
-        return "schema", "`schema` must be a positive integer"
+        return ("schema",), "`schema` must be a positive integer"
     if not isinstance(raw["stage"], str):
-        return "stage", "`stage` must be a string"
+        return ("stage",), "`stage` must be a string"
     for key in ("cmd", "code"):
         if raw[key] is not None and not isinstance(raw[key], str):
-            return key, f"`{key}` must be a string or null"
+            return (key,), f"`{key}` must be a string or null"
     if not (isinstance(raw["params"], dict) and all(isinstance(k, str) for k in raw["params"])):
-        return "params", "`params` must be a mapping with string keys"
+        return ("params",), "`params` must be a mapping with string keys"
     for key in _PATH_LISTS:
-        why = _check_entries(raw[key])
-        if why:
-            return key, f"`{key}` {why}"
+        found = _check_entries(key, raw[key])
+        if found:
+            return found
     return None
 
 
@@ -129,23 +139,23 @@ def read(path: Path, display: str) -> LockData | None:
         raise StateError(f"cannot read lock file: {exc}", file=display,
                          hint=_HINT.format(display=display)) from None
     try:
-        raw = yaml.load(text, Loader=_Loader)
+        raw = yamlutil.load(text)
     except yaml.YAMLError as exc:
         problem, line = yamlutil.problem(exc, text)
         raise StateError(f"malformed lock file: {problem}", file=display, line=line,
                          hint=_HINT.format(display=display)) from None
     if not isinstance(raw, dict):
         raise StateError("malformed lock file: expected a mapping", file=display,
-                         line=_key_line(text, None), hint=_HINT.format(display=display))
+                         line=yamlutil.line_of(text, ()), hint=_HINT.format(display=display))
     schema = raw.get("schema")
     # Checked before the shape: a newer schema may well have a different shape.
     if type(schema) is int and schema > SCHEMA:
         raise StateError(f"lock file has schema {schema}, newer than this pivot-ci reads ({SCHEMA})",
-                         file=display, line=_key_line(text, "schema"), hint=_NEWER_HINT)
+                         file=display, line=yamlutil.line_of(text, ("schema",)), hint=_NEWER_HINT)
     found = _problem(raw)
     if found is not None:
-        key, message = found
-        raise StateError(f"malformed lock file: {message}", file=display, line=_key_line(text, key),
+        where, message = found
+        raise StateError(f"malformed lock file: {message}", file=display, line=yamlutil.line_of(text, where),
                          hint=_HINT.format(display=display))
     data: LockData = {
         "schema": raw["schema"], "stage": raw["stage"], "cmd": raw["cmd"], "code": raw["code"],

@@ -28,9 +28,9 @@ from pivot_ci.state import fsutil, hashing
 
 FORMAT = 1  # of entries and of the key's input document: a new format never matches an old entry
 RUNS_DIR = "runs"
-KEY_RE = re.compile(r"^[0-9a-f]{32}$")
+KEY_RE = re.compile(r"^[0-9a-f]{32}\Z")
 MAX_METRICS_BYTES = 4 << 20  # metrics are embedded in the entry; a stage with bigger ones records none
-_HASH_RE = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
+_HASH_RE = re.compile(r"^[0-9a-f]{32}(\.dir)?\Z")
 _ENTRY_MODE = 0o444
 _HINT = "ignored: the stage runs, and the entry its run records replaces this one"
 

@@ -16,8 +16,8 @@ def _data() -> lockfile.LockData:
         "cmd": "python train.py\n  --fast",
         "code": None,
         "params": {"lr": 0.1, "model": {"layers": 3, "act": "relu"}},
-        "deps": [{"path": "data/b.csv", "hash": "bb"}, {"path": "data/a.csv", "hash": "aa"}],
-        "outs": [{"path": "model.pkl", "hash": "cc"}],
+        "deps": [{"path": "data/b.csv", "hash": "bbb"}, {"path": "data/a.csv", "hash": "aaa"}],
+        "outs": [{"path": "model.pkl", "hash": "ccc"}],
         "metrics": [],
     }
 
@@ -96,7 +96,43 @@ def test_wrong_types_are_located(tmp_path: Path, key: str, value: object) -> Non
     text = yaml.safe_dump(raw, sort_keys=True)
     err = _read_error(tmp_path, text)
     assert f"`{key}`" in err.message
-    assert err.line == [line.split(":")[0] for line in text.splitlines()].index(key) + 1
+    key_line = [line.split(":")[0] for line in text.splitlines()].index(key) + 1
+    # a bad item of a list is located at the item itself, just below its key
+    assert err.line == key_line + (1 if isinstance(value, list) and key in ("outs", "metrics") else 0)
+
+
+@pytest.mark.parametrize(("path", "why"), [
+    ("../victim", "outside the project"), ("/etc/passwd", "absolute"), ("a/../../b", "not a normalised"),
+    ("", "empty"), (".", "outside the project"), ("a//b", "not a normalised"),
+])
+def test_paths_that_leave_the_project_are_located(tmp_path: Path, path: str, why: str) -> None:
+    data = _data()
+    data["outs"] = [{"path": "model.pkl", "hash": "ccc"}, {"path": path, "hash": "ddd"}]
+    text = lockfile.dumps(data).decode()
+    err = _read_error(tmp_path, text)
+    assert why in err.message and repr(path) in err.message
+    assert text.splitlines()[err.line - 1].strip().lstrip("- ") in (f"path: {path}", f"path: '{path}'",
+                                                                    "path: ''")
+
+
+def test_a_bad_hash_is_located(tmp_path: Path) -> None:
+    text = _valid_text().replace("hash: ccc", "hash: ../../x")
+    err = _read_error(tmp_path, text)
+    assert "'../../x' is not a content hash" in err.message
+    assert "hash: ../../x" in text.splitlines()[err.line - 1]
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
+    bomb = "".join(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9 if i else ["x"] * 9) + "]\n" for i in range(9))
+    err = _read_error(tmp_path, _valid_text() + bomb)
+    assert "alias" in err.message and err.line is not None
+
+
+def test_written_locks_hold_no_alias(tmp_path: Path) -> None:
+    shared = [1, 2, 3]
+    data = _data()
+    data["params"] = {"a": shared, "b": shared}
+    assert "&" not in lockfile.dumps(data).decode()
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
