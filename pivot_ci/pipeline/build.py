@@ -6,7 +6,6 @@ import dataclasses
 import difflib
 import json
 import os
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,7 +30,6 @@ _PATHS_HINT = "e.g. deps: [data.csv, ../shared/vocab.txt, images/]"
 # Never outputs: restoring or deleting them would roll back git, or rewrite what pivot reads to know the project.
 NOT_OUTPUTS = frozenset({"pivot.yaml", "pivot.yml", "pipeline.py", ".pivotignore"})
 NOT_OUTPUT_DIRS = frozenset({".git", project.STATE_DIR_NAME})
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def pipeline_name(ctx: FileContext, declared: object, line: int | None) -> str:
@@ -96,8 +94,8 @@ def resolve_paths(ctx: FileContext, where: str, values: object, line: int | None
         if not isinstance(item, str) or not item.strip():
             raise ctx.error(f"{where}[{i}] must be a non-empty path string, got {item!r}", line,
                             hint=_PATHS_HINT)
-        if _CONTROL.search(item):
-            raise ctx.error(f"{where}[{i}]: {item!r} holds a control character", line, hint=_PATHS_HINT)
+        if "\0" in item:
+            raise ctx.error(f"{where}[{i}]: {item!r} holds a NUL byte", line, hint=_PATHS_HINT)
         rel = project.join_rel(ctx.dir, item)
         if rel is None or rel == ".":
             raise ctx.error(f"{where}[{i}]: '{item}' is outside the project root" if rel is None
