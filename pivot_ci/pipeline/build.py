@@ -118,7 +118,8 @@ def check_params(ctx: FileContext, where: str, params: object, line: int | None)
     if params is None:
         return {}
     if not isinstance(params, Mapping):
-        raise ctx.error(f"{where} must be a mapping of names to values", line, hint="e.g. params: {lr: 0.1}")
+        raise ctx.error(f"{where} must be a mapping of names to values", line,
+                        hint="e.g. params: {lr: 0.1}, or keys of the vars files: params: [train.lr]")
     for key in params:
         if not isinstance(key, str) or not key.isidentifier():
             raise ctx.error(f"{where}: parameter name {key!r} is not a valid identifier", line,

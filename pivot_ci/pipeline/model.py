@@ -35,6 +35,33 @@ class PathSpec:
     is_dir: bool = False
 
 
+class GateRule(enum.Enum):
+    """What a metric gate forbids: a fall or rise vs the compared revision, or a value beyond a bound."""
+
+    DROP = "drop"    # old - new > bound
+    RISE = "rise"    # new - old > bound
+    ABOVE = "above"  # new > bound
+    BELOW = "below"  # new < bound
+
+    @property
+    def relative(self) -> bool:
+        return self in (GateRule.DROP, GateRule.RISE)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MetricGate:
+    """`fail_if: {<key>: {<rule>: <bound>}}` of a metrics entry: one rule on one key of one metric file."""
+
+    path: str  # project-relative metric file
+    key: str   # flattened key inside it (`eval.accuracy`)
+    rule: GateRule
+    bound: float
+    line: int  # of the key under fail_if (the declaration line in a pipeline.py)
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.rule.value} {self.bound:g}"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class PythonTarget:
     """Where a Python stage's function lives.
@@ -64,6 +91,7 @@ class StageSpec:
     metrics: tuple[PathSpec, ...]
     params: Mapping[str, Any]
     run_cache: bool = True  # False: never restored from the run cache, no entry recorded (side effects)
+    gates: tuple[MetricGate, ...] = ()
 
     @property
     def id(self) -> StageId:

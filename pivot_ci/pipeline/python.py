@@ -8,14 +8,14 @@ import importlib.util
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 
 import xxhash
 
 from pivot_ci import errors
-from pivot_ci.pipeline import api, build, guard, model
+from pivot_ci.pipeline import api, build, gates, guard, model, params
 from pivot_ci.pipeline.build import FileContext
 
 PRIVATE_PREFIX = "_pivot_pipeline_"
@@ -136,6 +136,7 @@ def load(ctx: FileContext, path: Path) -> model.PipelineSpec:
     state = build.state_dir(ctx, pipe.root, None)
     stages: list[model.StageSpec] = []
     seen: dict[str, int] = {}
+    source = _vars(ctx, pipe)
     for d in pipe.declared:
         build.check_stage_name(ctx, d.name, d.line)
         if d.name in seen:
@@ -146,15 +147,28 @@ def load(ctx: FileContext, path: Path) -> model.PipelineSpec:
         if d.func is None and (not isinstance(d.cmd, str) or not d.cmd.strip()):
             raise ctx.error(f"{where}: cmd must be a non-empty string, got {d.cmd!r}", d.line,
                             hint='pipeline.command("name", cmd="python train.py", ...)')
+        metrics, metric_gates = gates.parse(ctx, f"{where} metrics", list(d.metrics), d.line)
+        values = params.select(ctx, f"{where} params", d.params, source, d.line) if isinstance(d.params, tuple) \
+            else d.params
         stages.append(model.StageSpec(
             name=d.name, pipeline=name, pipeline_file=ctx.file, pipeline_dir=ctx.dir, state_dir=state,
             line=d.line, kind=model.StageKind.CMD if d.cmd is not None else model.StageKind.PYTHON,
             cmd=d.cmd, python=None if d.func is None else _target(ctx, d.func, module.__name__),
             deps=build.resolve_paths(ctx, f"{where} deps", list(d.deps), d.line),
             outs=build.resolve_paths(ctx, f"{where} outs", list(d.outs), d.line, output=True),
-            metrics=build.resolve_paths(ctx, f"{where} metrics", list(d.metrics), d.line, output=True),
-            params=build.check_params(ctx, f"{where} params", d.params, d.line),
+            metrics=metrics, gates=metric_gates,
+            params=build.check_params(ctx, f"{where} params", values, d.line),
             run_cache=build.check_flag(ctx, f"{where} run_cache", d.run_cache, d.line, default=True,
                                        hint="run_cache=False (never restore this stage from the run cache)"),
         ))
-    return model.PipelineSpec(name=name, file=ctx.file, dir=ctx.dir, state_dir=state, stages=tuple(stages))
+    return model.PipelineSpec(name=name, file=ctx.file, dir=ctx.dir, state_dir=state, stages=tuple(stages),
+                              vars_files=source.files)
+
+
+def _vars(ctx: FileContext, pipe: api.Pipeline) -> params.Vars:
+    """`Pipeline(vars=[...])`, read only when a stage names params by key (params.yaml when not given)."""
+    if pipe.vars is None:
+        return params.Vars(ctx, {}, (), declared=False)
+    values, files = params.read_vars(ctx, [dict(v) if isinstance(v, Mapping) else v for v in pipe.vars],
+                                    pipe.line)
+    return params.Vars(ctx, values, files, declared=True)

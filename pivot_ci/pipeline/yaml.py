@@ -8,15 +8,14 @@ from typing import Any
 
 import yaml
 
-from pivot_ci import errors, project, yamlutil
-from pivot_ci.pipeline import build, model
+from pivot_ci import errors, yamlutil
+from pivot_ci.pipeline import build, gates, model, params
 from pivot_ci.pipeline.build import FileContext
 
 Loader = yamlutil.Loader
 TOP_KEYS = ("pipeline", "root", "vars", "stages")
 STAGE_KEYS = ("cmd", "python", "deps", "outs", "metrics", "params", "run_cache")
 VAR_RE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}")
-_VARS_HINT = "e.g. vars: [params.yaml]"
 PY_TARGET_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)[.:]([A-Za-z_][A-Za-z0-9_]*)\Z")
 
 
@@ -111,45 +110,6 @@ class Interpolator:
         return value
 
 
-def load_vars(ctx: FileContext, node: yaml.Node) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """The merged values of the `vars` entries, and the project-relative files they came from."""
-    value = _value(ctx, node)
-    entries = [value] if isinstance(value, str | dict) else value
-    if not isinstance(entries, list):
-        raise ctx.error("vars must be a list of files (or mappings)", _line(node), hint=_VARS_HINT)
-    merged: dict[str, Any] = {}
-    files: list[str] = []
-    for entry in entries:
-        if isinstance(entry, dict):
-            merged.update(entry)
-            continue
-        if not isinstance(entry, str):
-            raise ctx.error(f"vars: {entry!r} is not a file name", _line(node), hint=_VARS_HINT)
-        path = ctx.project.abs(ctx.dir) / entry
-        rel = project.join_rel(ctx.dir, entry)
-        if rel is not None:  # a vars file outside the project is read, but not watched
-            files.append(rel)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise ctx.error(f"vars: cannot read {entry}: {why}", _line(node),
-                            hint="vars files are relative to the pipeline file's directory") from None
-        try:
-            data = yamlutil.load(text)
-        except yaml.YAMLError as exc:
-            problem, line = yamlutil.problem(exc, text)
-            what, hint = (("refused YAML", yamlutil.LIMIT_HINT) if isinstance(exc, yamlutil.LimitError)
-                          else ("malformed YAML", "fix the YAML at that line"))
-            raise errors.ConfigError(
-                f"vars file {entry} (listed at {ctx.file}:{_line(node)}): {what}: {problem}",
-                file=ctx.project.rel(path), line=line, hint=hint) from None
-        if data is not None and not isinstance(data, dict):
-            raise ctx.error(f"vars: {entry} must hold a mapping", _line(node), hint="e.g. `lr: 0.1`")
-        merged.update(data or {})
-    return merged, tuple(files)
-
-
 def python_target(ctx: FileContext, text: object, line: int) -> model.PythonTarget:
     """`module:function` or `module.function`; the file is resolved when fingerprinting."""
     match = PY_TARGET_RE.match(text) if isinstance(text, str) else None
@@ -159,8 +119,30 @@ def python_target(ctx: FileContext, text: object, line: int) -> model.PythonTarg
     return model.PythonTarget(qualname=match.group(2), module=match.group(1), file=None)
 
 
+def _gate_lines(node: yaml.Node | None) -> dict[tuple[int, str | None], int]:
+    """Lines of each metrics entry and of the keys under its `fail_if`, for messages and annotations."""
+    if node is None:
+        return {}
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    lines: dict[tuple[int, str | None], int] = {}
+    for i, item in enumerate(items):
+        lines[(i, None)] = _line(item)
+        if not isinstance(item, yaml.MappingNode):
+            continue
+        for key, value in item.value:
+            if key.value == "fail_if" and isinstance(value, yaml.MappingNode):
+                lines.update({(i, str(k.value)): _line(k) for k, _ in value.value})
+    return lines
+
+
+def _params(ctx: FileContext, where: str, value: object, line: int, source: params.Vars) -> dict[str, Any]:
+    if isinstance(value, list):
+        value = params.select(ctx, where, value, source, line)
+    return build.check_params(ctx, where, value, line)
+
+
 def stage(ctx: FileContext, name: str, line: int, node: yaml.Node, interp: Interpolator,
-          pipeline: str, state_dir: str) -> model.StageSpec:
+          pipeline: str, state_dir: str, source: params.Vars) -> model.StageSpec:
     items = mapping_items(ctx, node, f"stages.{name}")
     build.check_keys(ctx, f"stages.{name}", {k: ln for k, ln, _ in items}, STAGE_KEYS)
     fields = {k: (ln, interp.apply(_value(ctx, v), ln)) for k, ln, v in items}
@@ -178,6 +160,11 @@ def stage(ctx: FileContext, name: str, line: int, node: yaml.Node, interp: Inter
         raise ctx.error(f"stages.{name}.cmd must be a non-empty string", cmd_line,
                         hint="e.g. cmd: python train.py")
     py_line, py = get("python")
+    metric_node = next((v for k, _, v in items if k == "metrics"), None)
+    metrics_line, metrics_value = get("metrics")
+    metrics, metric_gates = gates.parse(ctx, f"stages.{name}.metrics", metrics_value, metrics_line,
+                                        _gate_lines(metric_node))
+    params_line, params_value = get("params")
     return model.StageSpec(
         name=name, pipeline=pipeline, pipeline_file=ctx.file, pipeline_dir=ctx.dir, state_dir=state_dir,
         line=line, kind=model.StageKind.CMD if has_cmd else model.StageKind.PYTHON,
@@ -185,8 +172,8 @@ def stage(ctx: FileContext, name: str, line: int, node: yaml.Node, interp: Inter
         python=python_target(ctx, py, py_line) if has_py else None,
         deps=build.resolve_paths(ctx, f"stages.{name}.deps", *reversed(get("deps"))),
         outs=build.resolve_paths(ctx, f"stages.{name}.outs", *reversed(get("outs")), output=True),
-        metrics=build.resolve_paths(ctx, f"stages.{name}.metrics", *reversed(get("metrics")), output=True),
-        params=build.check_params(ctx, f"stages.{name}.params", *reversed(get("params"))),
+        metrics=metrics, gates=metric_gates,
+        params=_params(ctx, f"stages.{name}.params", params_value, params_line, source),
         run_cache=build.check_flag(ctx, f"stages.{name}.run_cache", *reversed(get("run_cache")), default=True,
                                    hint="run_cache: false (never restore this stage from the run cache)"),
     )
@@ -204,8 +191,12 @@ def load(ctx: FileContext, path: Path) -> model.PipelineSpec:
     name = build.pipeline_name(ctx, _value(ctx, name_node) if name_node else None, name_line)
     root_line, root_node = top.get("root", (1, None))
     state = build.state_dir(ctx, _value(ctx, root_node) if root_node else None, root_line)
-    values, vars_files = load_vars(ctx, top["vars"][1]) if "vars" in top else ({}, ())
-    interp = Interpolator(ctx, values)
+    vars_node = top["vars"][1] if "vars" in top else None
+    if vars_node is None:
+        source = params.Vars(ctx, {}, (), declared=False)
+    else:
+        source = params.Vars(ctx, *params.read_vars(ctx, _value(ctx, vars_node), _line(vars_node)), declared=True)
+    interp = Interpolator(ctx, source.values)
     if "stages" not in top:
         raise ctx.error("no `stages:` mapping", 1, hint="add a `stages:` mapping")
     stages_node = top["stages"][1]
@@ -216,6 +207,6 @@ def load(ctx: FileContext, path: Path) -> model.PipelineSpec:
     stages = []
     for sname, sline, snode in stage_items:
         build.check_stage_name(ctx, sname, sline)
-        stages.append(stage(ctx, sname, sline, snode, interp, name, state))
+        stages.append(stage(ctx, sname, sline, snode, interp, name, state, source))
     return model.PipelineSpec(name=name, file=ctx.file, dir=ctx.dir, state_dir=state, stages=tuple(stages),
-                              vars_files=vars_files)
+                              vars_files=source.files)

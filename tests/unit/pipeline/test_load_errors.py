@@ -32,7 +32,8 @@ def _load_error(proj: Project, rel: str, text: str) -> errors.PivotError:
 
 @pytest.mark.parametrize(("text", "line", "words"), [
     ("stages:\n  a:\n    cmd: echo\n    params: {bad-name: 1}\n", 4, "parameter name 'bad-name'"),
-    ("stages:\n  a:\n    cmd: echo\n    params: [1, 2]\n", 4, "must be a mapping of names to values"),
+    ("stages:\n  a:\n    cmd: echo\n    params: 3\n", 4, "must be a mapping of names to values"),
+    ("stages:\n  a:\n    cmd: echo\n    params: [1, 2]\n", 4, "params[0] must be a key of the vars files"),
     ("stages:\n  a:\n    cmd: echo\n    outs: [.pivot/stages/a.lock]\n", 4, "inside a .pivot/ state dir"),
     ("stages:\n  a:\n    cmd: echo\n    deps: {x: 1}\n", 4, "must be a path or a list of paths"),
     ("stages:\n  a:\n    cmd: echo\n    deps: [ok.txt, 3]\n", 4, "deps[1] must be a non-empty path string"),
