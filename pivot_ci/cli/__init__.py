@@ -22,6 +22,7 @@ COMMANDS = {
     "list": "workspace_cmds", "dag": "workspace_cmds",
     "repro": "repro_cmd", "status": "check_cmds", "verify": "check_cmds",
     "push": "remote_cmds", "fetch": "remote_cmds", "pull": "remote_cmds", "remote": "remote_cmds",
+    "params": "compare_cmds", "metrics": "compare_cmds",
 }
 
 

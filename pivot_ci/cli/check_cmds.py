@@ -6,7 +6,7 @@ import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,7 +19,10 @@ from pivot_ci.engine.access import StateAccess
 from pivot_ci.report import github, json_report, junit, text
 from pivot_ci.state import fsutil
 
-FORMATS = ("text", "json", "junit", "github")
+if TYPE_CHECKING:
+    from pivot_ci.compare.values import Comparison
+
+FORMATS = ("text", "json", "junit", "github", "md")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -77,33 +80,36 @@ def _repo_prefix(project_root: Path) -> str:
     return rel.as_posix()
 
 
-def _render(report: check.CheckReport, fmt: str, opts: ReportOptions) -> str:
+def _render(report: check.CheckReport, fmt: str, opts: ReportOptions, comparison: Comparison | None) -> str:
     match fmt:
         case "json":
-            return json_report.render(report)
+            return json_report.render(report, comparison)
         case "junit":
-            return junit.render(report, strict=opts.junit_strict)
+            return junit.render(report, strict=opts.junit_strict, comparison=comparison)
         case "github":
-            return github.render(report, opts.repo_prefix)
+            return github.render(report, opts.repo_prefix, comparison)
+        case "md":
+            return github.summary_markdown(report, comparison)
         case _:
-            return text.render(report, explain=opts.explain, verbose=opts.verbose)
+            return text.render(report, explain=opts.explain, verbose=opts.verbose, comparison=comparison)
 
 
-def _emit(inv: ReportInvocation, report: check.CheckReport, opts: ReportOptions, *, failed_load: bool = False) -> None:
+def _emit(inv: ReportInvocation, report: check.CheckReport, opts: ReportOptions, *, failed_load: bool = False,
+          comparison: Comparison | None = None) -> None:
     """Every requested report file first (atomically), then stdout; the GitHub summary when asked for.
 
     A text report of a project that failed to load is not printed: the error, on stderr, says it alone.
     """
     for fmt, path in opts.extra:
-        fsutil.atomic_write(path, _render(report, fmt, opts).encode())
-    body = _render(report, opts.fmt, opts)
+        fsutil.atomic_write(path, _render(report, fmt, opts, comparison).encode())
+    body = _render(report, opts.fmt, opts, comparison)
     if opts.output is not None:
         fsutil.atomic_write(opts.output, body.encode())
     wants_github = opts.fmt == "github" or any(fmt == "github" for fmt, _ in opts.extra)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if wants_github and summary_file:
         with open(summary_file, "a", encoding="utf-8") as f:
-            f.write(github.summary_markdown(report))
+            f.write(github.summary_markdown(report, comparison))
     text_out = opts.fmt == "text" and opts.output is None
     if opts.output is None and not (text_out and (opts.quiet or failed_load)):
         click.echo(body, nl=False)
@@ -112,9 +118,9 @@ def _emit(inv: ReportInvocation, report: check.CheckReport, opts: ReportOptions,
             inv.console.info(note)
     written = [str(p) for p in ([opts.output] if opts.output else []) + [p for _, p in opts.extra]]
     if written:
-        inv.console.info(f"{text.summary(report)}; report written to {', '.join(written)}")
+        inv.console.info(f"{text.summary(report, comparison)}; report written to {', '.join(written)}")
     elif opts.fmt == "github" and not failed_load:  # stdout holds workflow commands only
-        inv.console.info(text.summary(report))
+        inv.console.info(text.summary(report, comparison))
 
 
 def _no_pipelines(inv: ReportInvocation) -> errors.PivotError | None:
@@ -129,22 +135,29 @@ def _no_pipelines(inv: ReportInvocation) -> errors.PivotError | None:
 
 
 def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ...],
-           opts: ReportOptions, ask: RemoteAsk | None = None) -> check.CheckReport:
+           opts: ReportOptions, ask: RemoteAsk | None = None,
+           compare_to: str | None = None) -> tuple[check.CheckReport, Comparison | None]:
     """Build and emit the report; a load error still yields the report files, then ends the command."""
     error = inv.load_error if inv.loaded is None else _no_pipelines(inv)
     if error is not None:
         _emit(inv, check.error_report(command, inv.strict or inv.loaded is not None, error), opts, failed_load=True)
         raise error
     assert inv.loaded is not None
-    ids = set(selection.order_in(inv.loaded, inv.cwd, targets))
+    order = selection.order_in(inv.loaded, inv.cwd, targets)
+    comparison = None
+    if compare_to is not None:  # first: a revision that does not exist ends the command before any work
+        from pivot_ci.compare import diff
+
+        comparison = diff.compare(inv.loaded, order, diff.Request(compare_to, None, params=True, metrics=True))
+    ids = set(order)
     with StateAccess(inv.loaded.project) as access:
         remote = None if ask is None else remote_support.remote_state(inv.loaded, access, ids, ask)
         report = check.check(inv.loaded, access, command, ids, remote)
     broken = inv.strict and bool(inv.loaded.broken)
-    _emit(inv, report, opts, failed_load=broken)
+    _emit(inv, report, opts, failed_load=broken, comparison=comparison)
     if broken:
         raise inv.loaded.broken[0].error
-    return report
+    return report, comparison
 
 
 @click.command()
@@ -161,7 +174,7 @@ def status(inv: ReportInvocation, targets: tuple[str, ...], explain: bool, exit_
     """Show which stages are up to date or stale, and why."""
     opts = _options(inv, fmt, as_json, output, extra, junit_strict, explain)
     ask = None if remote_name is None else RemoteAsk(remote_name or None, allow_missing=False)
-    report = _check(inv, check.Command.STATUS, targets, opts, ask)
+    report, _ = _check(inv, check.Command.STATUS, targets, opts, ask)
     stale = any(s.status.stale for s in report.stages) or not all(p.error is None for p in report.pipelines)
     return 1 if (exit_code or opts.quiet) and stale else 0  # -q: the exit code is the answer, as `git diff -q`
 
@@ -172,18 +185,21 @@ def status(inv: ReportInvocation, targets: tuple[str, ...], explain: bool, exit_
               help="Outputs missing here count as available when the remote has them (checked, not downloaded).")
 @click.option("-r", "--remote", "remote_name", default=None, metavar="NAME",
               help="The remote --allow-missing asks [the default remote].")
+@click.option("--compare-to", "compare_to", default=None, metavar="REV",
+              help="Also compare params and metrics with git revision REV and check the metric gates: a failing "
+                   "gate (or data unavailable at REV) fails verify.")
 @report_options
 @common.pivot_command(allow_all=True, reports=True)
 def verify(inv: ReportInvocation, targets: tuple[str, ...], allow_missing: bool, remote_name: str | None,
-           fmt: str | None, as_json: bool, output: Path | None, extra: tuple[tuple[str, Path], ...],
-           junit_strict: bool) -> int:
+           compare_to: str | None, fmt: str | None, as_json: bool, output: Path | None,
+           extra: tuple[tuple[str, Path], ...], junit_strict: bool) -> int:
     """CI gate: every stage up to date and every output available (exit 1 otherwise)."""
     if remote_name is not None and not allow_missing:
         raise click.UsageError("-r/--remote is used by --allow-missing only")
     ask = RemoteAsk(remote_name, allow_missing=True) if allow_missing else None
     opts = _options(inv, fmt, as_json, output, extra, junit_strict)
-    report = _check(inv, check.Command.VERIFY, targets, opts, ask)
-    return 0 if report.passed else 1
+    report, comparison = _check(inv, check.Command.VERIFY, targets, opts, ask, compare_to)
+    return 0 if report.passed and (comparison is None or comparison.passed) else 1
 
 
 COMMANDS = {c.name: c for c in (status, verify)}

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pivot_ci.engine.check import CheckReport, Command, Failure, StageCheck
 from pivot_ci.report import text
 from pivot_ci.report.sanitize import clean, one_line
+
+if TYPE_CHECKING:
+    from pivot_ci.compare.values import Comparison
 
 MAX_ANNOTATIONS = 10
 _SEVERITY = {Failure.MISSING_DEP: 0, Failure.MISSING_OUTPUT: 1, Failure.NOT_PUSHED: 2, Failure.STALE: 3}
@@ -38,10 +43,11 @@ def _annotation(report: CheckReport, s: StageCheck, prefix: str) -> str:
     return f"::error {props}::{escape_data(clean(body))}"
 
 
-def render(report: CheckReport, prefix: str = "") -> str:
+def render(report: CheckReport, prefix: str = "", comparison: Comparison | None = None) -> str:
     """Workflow commands for stdout: ::group:: per pipeline, then the worst annotations.
 
     `prefix`: the project root relative to the repository root (GITHUB_WORKSPACE), for annotation paths.
+    `comparison` (verify --compare-to): its tables in a group, an annotation per failed gate or unavailable stage.
     """
     lines: list[str] = []
     for pipe in report.pipelines:
@@ -63,6 +69,10 @@ def render(report: CheckReport, prefix: str = "") -> str:
     if len(failing) > MAX_ANNOTATIONS:
         lines.append(f"::notice title=pivot {report.command.value}::{len(failing) - MAX_ANNOTATIONS} more failing "
                      f"stages not annotated ({len(failing)} in all); see the report")
+    if comparison is not None:
+        from pivot_ci.report import comparison_github
+
+        lines += comparison_github.workflow_lines(comparison, lambda path: _repo_path(prefix, path))
     return "\n".join(lines) + "\n"
 
 
@@ -70,10 +80,12 @@ def _cell(value: str) -> str:
     return clean(value).replace("|", "\\|").replace("\n", " ")
 
 
-def summary_markdown(report: CheckReport) -> str:
-    """The job summary: a verdict, a table per pipeline, and the failing stages with their fixes."""
-    icon = "✅" if report.passed else "❌"
-    out = [f"### {icon} pivot {report.command.value}: {text.summary(report)}", "",
+def summary_markdown(report: CheckReport, comparison: Comparison | None = None) -> str:
+    """The job summary: a verdict, a table per pipeline, and the failing stages with their fixes; with a
+    comparison (verify --compare-to), its tables."""
+    passed = report.passed and (comparison is None or comparison.passed)
+    icon = "✅" if passed else "❌"
+    out = [f"### {icon} pivot {report.command.value}: {text.summary(report, comparison)}", "",
            "| pipeline | file | state dir | stages | passed | failed |", "|---|---|---|---:|---:|---:|"]
     for p in report.pipelines:
         failed = sum(1 for s in p.stages if not s.passed) + (p.error is not None)
@@ -88,4 +100,8 @@ def summary_markdown(report: CheckReport) -> str:
     if errors:
         out += ["", "| pipeline file | load error |", "|---|---|"]
         out += [f"| `{_cell(p.file)}` | {_cell(one_line(p.error or ''))} |" for p in errors]
+    if comparison is not None:
+        from pivot_ci.report import comparison_github
+
+        out += ["", comparison_github.summary(comparison)]
     return "\n".join(out) + "\n"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pivot_ci.engine.check import CheckReport, Command, StageCheck
 from pivot_ci.engine.status import ReasonKind
+
+if TYPE_CHECKING:
+    from pivot_ci.compare.values import Comparison
 
 SCHEMA_VERSION = 1
 _CHANGE_KIND = {ReasonKind.DEP_CHANGED: "dep", ReasonKind.DEP_MISSING: "dep", ReasonKind.PARAM: "param",
@@ -36,7 +39,8 @@ def stage_dict(report: CheckReport, s: StageCheck) -> dict[str, Any]:
     }
 
 
-def to_dict(report: CheckReport) -> dict[str, Any]:
+def to_dict(report: CheckReport, comparison: Comparison | None = None) -> dict[str, Any]:
+    """The report; `comparison` (verify --compare-to) adds its object and its verdict to `passed`."""
     stages = report.stages
     failed = [s for s in stages if not s.passed]
     state_dirs: dict[str, dict[str, Any]] = {}
@@ -50,7 +54,7 @@ def to_dict(report: CheckReport) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "command": report.command.value,
-        "passed": report.passed,
+        "passed": report.passed and (comparison is None or comparison.passed),
         "project_root": ".",
         "all_pipelines": report.all_pipelines,
         "summary": {
@@ -67,8 +71,15 @@ def to_dict(report: CheckReport) -> dict[str, Any]:
         ],
         "state_dirs": sorted(state_dirs.values(), key=lambda d: str(d["path"])),
         "warnings": list(report.warnings),
+        "comparison": None if comparison is None else _comparison(comparison),
     }
 
 
-def render(report: CheckReport) -> str:
-    return json.dumps(to_dict(report), indent=2) + "\n"
+def _comparison(comparison: Comparison) -> dict[str, Any]:
+    from pivot_ci.report import comparison_json
+
+    return comparison_json.to_dict(comparison)
+
+
+def render(report: CheckReport, comparison: Comparison | None = None) -> str:
+    return json.dumps(to_dict(report, comparison), indent=2, allow_nan=False) + "\n"

@@ -9,10 +9,15 @@ from __future__ import annotations
 import datetime
 import socket
 import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
 
 from pivot_ci import __version__
 from pivot_ci.engine.check import CheckReport, PipelineCheck, StageCheck
 from pivot_ci.report.sanitize import clean, one_line
+
+if TYPE_CHECKING:
+    from pivot_ci.compare.values import Comparison, PipelineComparison
+    from pivot_ci.report import comparison_cases
 
 LOAD_ERROR = "pivot.LoadError"
 
@@ -43,12 +48,14 @@ def _testcase(parent: ET.Element, pipe: PipelineCheck, s: StageCheck, strict: bo
         failure.text = _failure_text(s)
 
 
-def _suite(parent: ET.Element, pipe: PipelineCheck, strict: bool, stamp: str, host: str) -> tuple[int, int, float]:
-    failures = sum(1 for s in pipe.stages if not s.passed)
+def _suite(parent: ET.Element, pipe: PipelineCheck, strict: bool, stamp: str, host: str,
+           compared: PipelineComparison | None = None) -> tuple[int, int, float]:
+    extra = [] if compared is None else _comparison_cases(compared)
+    failures = sum(1 for s in pipe.stages if not s.passed) + sum(1 for c in extra if c.failure is not None)
     errors = 1 if pipe.error is not None else 0
     seconds = sum(s.status.seconds for s in pipe.stages)
     suite = ET.SubElement(parent, "testsuite", {
-        "name": clean(pipe.name), "tests": str(len(pipe.stages) + errors), "failures": str(failures),
+        "name": clean(pipe.name), "tests": str(len(pipe.stages) + len(extra) + errors), "failures": str(failures),
         "errors": str(errors), "skipped": "0", "time": _time(seconds), "timestamp": stamp, "hostname": host})
     props = ET.SubElement(suite, "properties")
     for name, value in (("pivot.pipeline_file", pipe.file), ("pivot.state_dir", pipe.state_dir),
@@ -63,17 +70,28 @@ def _suite(parent: ET.Element, pipe: PipelineCheck, strict: bool, stamp: str, ho
         error.text = clean(pipe.error)
     for s in pipe.stages:
         _testcase(suite, pipe, s, strict)
-    return len(pipe.stages) + errors, failures, seconds
+    for compared_case in extra:
+        compared_case.add(suite, pipe.name, strict)
+    return len(pipe.stages) + len(extra) + errors, failures, seconds
 
 
-def render(report: CheckReport, *, strict: bool = False) -> str:
+def _comparison_cases(compared: PipelineComparison) -> list[comparison_cases.Case]:
+    from pivot_ci.report import comparison_cases as cases
+
+    return cases.for_pipeline(compared)
+
+
+def render(report: CheckReport, *, strict: bool = False, comparison: Comparison | None = None) -> str:
+    """`comparison` (verify --compare-to): a testcase per metric gate (and per stage whose data is
+    unavailable) in its pipeline's suite."""
     root = ET.Element("testsuites", {"name": f"pivot {report.command.value}"})
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
     host = socket.gethostname()
     tests = failures = errors = 0
     seconds = 0.0
+    compared = {} if comparison is None else {p.file: p for p in comparison.pipelines}
     for pipe in report.pipelines:
-        t, f, s = _suite(root, pipe, strict, stamp, host)
+        t, f, s = _suite(root, pipe, strict, stamp, host, compared.get(pipe.file))
         tests, failures, errors, seconds = tests + t, failures + f, errors + (pipe.error is not None), seconds + s
     root.attrib.update(tests=str(tests), failures=str(failures), errors=str(errors), time=_time(seconds))
     ET.indent(root)

@@ -7,7 +7,12 @@ summary. When everything passes, the summary alone. `verbose` lists every stage.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pivot_ci.engine.check import CheckReport, Command, PipelineCheck, StageCheck
+
+if TYPE_CHECKING:
+    from pivot_ci.compare.values import Comparison
 
 MAX_NAMES = 8  # stages named on one collapsed line before "+N more"
 _UPSTREAM = "stale through upstream stages:"
@@ -88,10 +93,15 @@ def _pipeline(report: CheckReport, p: PipelineCheck, explain: bool, verbose: boo
     return [header, *body]
 
 
-def render(report: CheckReport, *, explain: bool = False, verbose: bool = False) -> str:
+def render(report: CheckReport, *, explain: bool = False, verbose: bool = False,
+           comparison: Comparison | None = None) -> str:
     lines = [x for p in report.pipelines for x in _pipeline(report, p, explain, verbose)]
     lines += list(report.notes)
-    lines.append(summary(report))
+    if comparison is not None:
+        from pivot_ci.report import comparison as compare_report
+
+        lines += [compare_report.text(comparison, "params and metrics").rstrip("\n"), ""]
+    lines.append(summary(report, comparison))
     return "\n".join(lines) + "\n"
 
 
@@ -99,16 +109,30 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
 
 
-def summary(report: CheckReport) -> str:
+def _comparison_tail(comparison: Comparison) -> str:
+    gates = len(comparison.failed_gates)
+    gaps = sum(1 for s in comparison.stages if s.gaps)  # a pipeline that failed to load is counted above
+    parts = [f"{_count(gates, 'metric gate')} failed"] if gates else []
+    if gaps:
+        parts.append(f"{_count(gaps, 'stage')} not comparable" if comparison.old is None
+                     else f"{_count(gaps, 'stage')} not comparable with {comparison.old.label}")
+    return ", ".join(parts)
+
+
+def summary(report: CheckReport, comparison: Comparison | None = None) -> str:
     stages = report.stages
     bad = sum(1 for s in stages if not s.passed)
     broken = sum(1 for p in report.pipelines if p.error is not None)
     what = f"{_count(len(stages), 'stage')} in {_count(len(report.pipelines), 'pipeline')}"
     load = f", {_count(broken, 'pipeline file')} failed to load" if broken else ""
     if report.command is Command.VERIFY:
-        if report.passed:
+        if report.passed and (comparison is None or comparison.passed):
             return f"verify passed: {what} up to date"
-        return f"verify FAILED: {bad:,} failed{load} ({what})"
+        tail = f"{bad:,} failed{load}"
+        extra = _comparison_tail(comparison) if comparison is not None else ""
+        if extra:
+            tail = f"{tail}, {extra}" if bad or broken else extra
+        return f"verify FAILED: {tail} ({what})"
     stale = sum(1 for s in stages if s.status.stale)
     if not stale and not broken:
         return f"{what} up to date"

@@ -15,8 +15,9 @@ from types import TracebackType
 
 from pivot_ci.errors import GitError
 
-_SHALLOW_HINT = ("the clone is shallow and lacks that revision: fetch more history "
-                 "(actions/checkout `fetch-depth: 0`, or `git fetch --deepen=N`)")
+_SHALLOW_HINT = ("the clone is shallow and lacks that revision: fetch more history (actions/checkout "
+                 "`fetch-depth: 2` reaches a pull request's base `HEAD^1`, `fetch-depth: 0` every revision; "
+                 "or `git fetch --deepen=N`)")
 _REV_HINT = "name a commit, branch or tag that `git rev-parse` accepts (see `git log --oneline`)"
 
 

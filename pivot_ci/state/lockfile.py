@@ -138,6 +138,11 @@ def read(path: Path, display: str) -> LockData | None:
     except (OSError, UnicodeDecodeError) as exc:
         raise StateError(f"cannot read lock file: {exc}", file=display,
                          hint=_HINT.format(display=display)) from None
+    return parse(text, display)
+
+
+def parse(text: str, display: str) -> LockData:
+    """A lock file's text (read from disk or from a git revision) as validated LockData; StateError if not."""
     try:
         raw = yamlutil.load(text)
     except yaml.YAMLError as exc:

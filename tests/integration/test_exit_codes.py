@@ -93,7 +93,7 @@ def test_json_reports_are_one_document_on_stdout_without_logs(multi: Project) ->
         doc = json.loads(out.stdout)  # the whole stdout is one document
         assert "\x1b[" not in out.stdout
         assert list(doc) == ["schema_version", "command", "passed", "project_root", "all_pipelines", "summary",
-                             "pipelines", "state_dirs", "warnings"]
+                             "pipelines", "state_dirs", "warnings", "comparison"]
         assert doc["schema_version"] == 1 and doc["passed"] is False
         stage = doc["pipelines"][0]["stages"][0]
         assert {"name", "display_name", "status", "reason", "line", "lock_file", "changes", "missing_files",

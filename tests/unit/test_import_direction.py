@@ -13,7 +13,8 @@ ALLOWED: dict[str, set[str]] = {
     "pipeline": {"pipeline"},
     "dag": {"discover", "pipeline", "dag"},
     "engine": {"discover", "pipeline", "dag", "engine", "state"},
-    "report": {"report", "engine.check", "engine.status"},
+    "compare": {"compare", "discover", "pipeline", "dag.load", "dag.graph", "state"},
+    "report": {"report", "engine.check", "engine.status", "compare.values", "pipeline.model"},
     "remote": {"remote", "state"},
 }
 

@@ -1,0 +1,154 @@
+"""One side of a comparison, read in bulk: lock files and metric files at a git revision or in the workspace.
+
+At a revision every file comes from one `git cat-file --batch` process and nothing of that revision is run;
+in the workspace, params are the declared values and metric files are read from disk.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable
+from typing import Any
+
+from pivot_ci import discover, errors
+from pivot_ci.compare import declared, metricfile
+from pivot_ci.compare.values import Side
+from pivot_ci.pipeline import model
+from pivot_ci.project import Project
+from pivot_ci.state import lockfile, statedir
+from pivot_ci.state.gitread import GitRepo
+
+
+def lock_rel(project: Project, st: model.StageSpec) -> str:
+    return project.rel(statedir.lock_path(project.abs(st.state_dir), st.name))
+
+
+class SideData:
+    """Locks and metric files of the given stages on one side; a file that is absent or unreadable is a gap
+    with its reason, never an empty value."""
+
+    def __init__(self, project: Project, git: GitRepo | None, side: Side, stages: Iterable[model.StageSpec],
+                 *, metrics: bool) -> None:
+        self.project = project
+        self.git = git
+        self.side = side
+        self._locks: dict[str, lockfile.LockData | None] = {}
+        self._lock_gaps: dict[str, str] = {}
+        self._metrics: dict[str, dict[str, Any]] = {}
+        self._metric_gaps: dict[str, str] = {}
+        self._stage_names: dict[str, frozenset[str] | None] = {}
+        stages = list(stages)
+        locks = [lock_rel(project, st) for st in stages] if self.at_revision else []
+        paths = [m.path for st in stages for m in st.metrics if not m.is_dir] if metrics else []
+        self._load(locks, paths)
+
+    @property
+    def at_revision(self) -> bool:
+        return self.side.commit is not None
+
+    def _read(self, paths: list[str]) -> dict[str, bytes | None]:
+        if not paths:
+            return {}
+        if self.side.commit is None:
+            out: dict[str, bytes | None] = {}
+            for path in paths:
+                try:
+                    out[path] = self.project.abs(path).read_bytes()
+                except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                    out[path] = None
+                except OSError as exc:
+                    raise errors.StateError(f"cannot read {path}: {exc.strerror or exc}", file=path,
+                                            hint="check the file's permissions") from None
+            return out
+        assert self.git is not None
+        return self.git.read(self.side.commit, paths)
+
+    def _load(self, locks: list[str], metrics: list[str]) -> None:
+        locks = [p for p in dict.fromkeys(locks) if p not in self._locks]
+        metrics = [p for p in dict.fromkeys(metrics) if p not in self._metrics and p not in self._metric_gaps]
+        data = self._read(locks + metrics)
+        for path in locks:
+            self._locks[path] = self._parse_lock(path, data[path])
+        for path in metrics:
+            raw = data[path]
+            if raw is None:
+                self._metric_gaps[path] = (f"metric file {path} is missing from the workspace" if not self.at_revision
+                                           else f"metric file {path} is not in git {self.side.at}")
+                continue
+            try:
+                self._metrics[path] = metricfile.parse(path, raw)
+            except errors.PivotError as exc:
+                self._metric_gaps[path] = f"{exc.message} ({exc.location} {self.side.at})"
+
+    def _parse_lock(self, path: str, raw: bytes | None) -> lockfile.LockData | None:
+        if raw is None:
+            self._lock_gaps[path] = f"lock file {path} is not in git {self.side.at}"
+            return None
+        try:
+            return lockfile.parse(raw.decode("utf-8", "replace"), f"{path} {self.side.at}")
+        except errors.PivotError as exc:
+            self._lock_gaps[path] = f"{exc.message} ({exc.location})"
+            return None
+
+    # --- params ------------------------------------------------------------------------------------------
+
+    def params(self, st: model.StageSpec) -> dict[str, Any] | None:
+        """The stage's params on this side: its lock's at a revision, the declared ones in the workspace."""
+        if not self.at_revision:
+            return dict(st.params)
+        return self.lock(st)["params"] if self.lock(st) is not None else None  # type: ignore[index]
+
+    def lock(self, st: model.StageSpec) -> lockfile.LockData | None:
+        path = lock_rel(self.project, st)
+        if path not in self._locks:
+            self._load([path], [])
+        return self._locks[path]
+
+    def lock_gap(self, st: model.StageSpec) -> str:
+        return self._lock_gaps.get(lock_rel(self.project, st), f"no lock file {self.side.at}")
+
+    # --- metrics -----------------------------------------------------------------------------------------
+
+    def listed(self, st: model.StageSpec) -> frozenset[str] | None:
+        """The metric files the stage had on this side: declared in the workspace; listed in the lock file at
+        a revision (None when that lock is unavailable)."""
+        if not self.at_revision:
+            return frozenset(m.path for m in st.metrics if not m.is_dir)
+        lock = self.lock(st)
+        return None if lock is None else frozenset(e["path"] for e in lock["metrics"])
+
+    def prefetch(self, paths: Iterable[str]) -> None:
+        self._load([], list(paths))
+
+    def metric(self, path: str) -> dict[str, Any] | None:
+        if path not in self._metrics and path not in self._metric_gaps:
+            self._load([], [path])
+        return self._metrics.get(path)
+
+    def metric_gap(self, path: str) -> str:
+        return self._metric_gaps.get(path, "")
+
+    # --- did the stage exist? ----------------------------------------------------------------------------
+
+    def lacks_stage(self, st: model.StageSpec) -> bool:
+        """True when git shows the stage did not exist at this revision: its directory held no pipeline file,
+        or one that declares other stages only (a pivot.yaml read as YAML, a pipeline.py parsed, never run)."""
+        if not self.at_revision:
+            return False
+        names = self._stage_names_in(st.pipeline_dir)
+        return names is not None and st.name not in names
+
+    def _stage_names_in(self, directory: str) -> frozenset[str] | None:
+        """Stage names of the pipeline file in `directory` at this revision; empty: no pipeline file there;
+        None: unknown (a file that does not parse, or a pipeline.py whose names are not all literal)."""
+        if directory not in self._stage_names:
+            files = [posixpath.join(directory, n) if directory != "." else n for n in discover.PIPELINE_FILE_NAMES]
+            found = {p: d for p, d in self._read(files).items() if d is not None}
+            names: frozenset[str] | None = frozenset()
+            if len(found) > 1:
+                names = None
+            elif found:
+                path, data = next(iter(found.items()))
+                names = declared.python_stage_names(data) if path.endswith(".py") else declared.yaml_stage_names(data)
+            self._stage_names[directory] = names
+        return self._stage_names[directory]
