@@ -52,7 +52,7 @@ def python_stage_names(data: bytes) -> frozenset[str] | None:
 
 def yaml_stage_names(data: bytes) -> frozenset[str] | None:
     try:
-        node = yaml.compose(data.decode("utf-8"), Loader=yamlutil.Loader)
+        node = yamlutil.compose(data.decode("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError):
         return None
     if not isinstance(node, yaml.MappingNode):

@@ -38,7 +38,7 @@ def _load(display: str, text: str) -> Any:
             return json.loads(text)
         if suffix == "toml":
             return tomllib.loads(text)
-        return yaml.load(text, Loader=yamlutil.Loader)
+        return yamlutil.load(text)
     except json.JSONDecodeError as exc:
         raise errors.ConfigError(f"malformed JSON: {exc.msg}", file=display, line=exc.lineno,
                                  hint="fix the file, or run the stage that writes it again") from None
@@ -49,6 +49,9 @@ def _load(display: str, text: str) -> Any:
                                  hint="fix the file, or run the stage that writes it again") from None
     except yaml.YAMLError as exc:
         problem, line = yamlutil.problem(exc, text)
+        if isinstance(exc, yamlutil.LimitError):
+            raise errors.ConfigError(f"refused YAML: {problem}", file=display, line=line,
+                                     hint=yamlutil.LIMIT_HINT) from None
         raise errors.ConfigError(f"malformed YAML: {problem}", file=display, line=line,
                                  hint="fix the file, or run the stage that writes it again") from None
 

@@ -119,3 +119,11 @@ def test_cells_use_significant_digits_and_never_show_nonzero_as_zero(old: Any, n
 def test_markdown_cells_cannot_break_a_table() -> None:
     assert comparison.md_cell("a|b\nc<br>&") == "a\\|b<br>c&lt;br&gt;&amp;"
     assert comparison.md_cell("x\r\ny\x1b[31m") == "x<br>y"
+
+
+def test_an_alias_bomb_in_a_metric_file_is_refused_not_expanded() -> None:
+    lines = [b"a0: &a0 [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"]
+    lines += [b"a%d: &a%d [%s]" % (i, i, b", ".join([b"*a%d" % (i - 1)] * 10)) for i in range(1, 9)]
+    with pytest.raises(errors.ConfigError) as info:
+        metricfile.parse("eval/m.yaml", b"\n".join(lines) + b"\n")
+    assert info.value.message.startswith("refused YAML: aliases expand to more than") and info.value.line
