@@ -161,3 +161,11 @@ def test_pipeline_py_errors_point_at_the_declaration(proj: Project) -> None:
         pipeline = Pipeline("q", vars=["missing.yaml"])
         """)
     assert "cannot read missing.yaml" in err.message and err.line == 3
+
+
+def test_params_named_by_key_are_bounded_like_interpolation(proj: Project) -> None:
+    _write(proj.root, "p/params.yaml", "big: [" + ", ".join(["0"] * 60_000) + "]\n")
+    stages = "".join(f"  s{i}:\n    cmd: x\n    params: [big]\n" for i in range(2))
+    err = _error(proj, "p/pivot.yaml", "stages:\n" + stages)
+    assert "refused: params named by key expand to more than 100000 nodes (at 'big')" in err.message
+    assert err.line == 7
