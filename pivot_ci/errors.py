@@ -72,3 +72,7 @@ class RemoteError(PivotError):
     """A remote is unreachable, refuses a request, or serves something that is not a valid object."""
 
     exit_code = ExitCode.FAILED
+
+
+class ClusterError(PivotError):
+    """The Dask cluster cannot run this project's stages: unreachable, no workers, or a pre-flight check failed."""

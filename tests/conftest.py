@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import factory, s3server
+from tests.support.dask_cluster import Cluster
 
 
 @pytest.fixture
@@ -37,3 +38,14 @@ def s3_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv("PIVOT_CONFIG", raising=False)
+
+
+@pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[Cluster]:
+    """One Dask scheduler and two workers ("plain", 2 threads; "gpu", 1 thread, GPU=1) per test process.
+
+    Tests using it carry `xdist_group("dask")`, so a run with xdist starts one cluster, not one per worker.
+    """
+    cluster = Cluster().start()
+    yield cluster
+    cluster.close()

@@ -23,6 +23,10 @@ _COUNTED = {Outcome.RAN: "ran", Outcome.RESTORED: "restored", Outcome.UNCHANGED:
             Outcome.BLOCKED: "blocked", Outcome.CANCELLED: "cancelled", Outcome.NOT_RUN: "not run"}
 
 
+def _where(run: StageRun) -> str:
+    return f" on {run.worker}" if run.worker else ""
+
+
 def _text_listener(inv: Invocation) -> engine_repro.Listener:
     def show(run: StageRun) -> None:
         st = run.spec
@@ -42,12 +46,13 @@ def _text_listener(inv: Invocation) -> engine_repro.Listener:
         elif run.outcome in (Outcome.FAILED, Outcome.BLOCKED, Outcome.CANCELLED):
             if run.output:
                 inv.console.error(run.output.rstrip())
-            inv.console.error(click.style(f"'{run.display}' {_MARK[run.outcome]}: {run.error}", fg="red"))
+            inv.console.error(click.style(f"'{run.display}' {_MARK[run.outcome]}{_where(run)}: {run.error}",
+                                          fg="red"))
         else:
             if run.output and inv.console.verbosity > 0:
                 inv.console.info(run.output.rstrip())
             took = f" in {run.duration:.2f}s" if run.outcome is Outcome.RAN else ""
-            inv.console.info(f"'{run.display}' {_MARK[run.outcome]}{took}")
+            inv.console.info(f"'{run.display}' {_MARK[run.outcome]}{took}{_where(run)}")
     return show
 
 
@@ -60,7 +65,7 @@ def _json_listener(run: StageRun) -> None:
              "error": run.error, "output": run.output,
              "restored_from": None if run.restored is None else ("local" if run.restored.remote is None else "remote"),
              "remote": None if run.restored is None else run.restored.remote,
-             "warnings": list(run.warnings)}
+             "warnings": list(run.warnings), "worker": run.worker}
     click.echo(json.dumps(event))
 
 
@@ -69,7 +74,14 @@ def _summary(result: ReproResult) -> str:
     for run in result.runs:
         if run.outcome is not None:
             counts[run.outcome] += 1
-    return ", ".join(f"{n} {_COUNTED[o]}" for o, n in counts.items() if n) or "nothing to do"
+    text = ", ".join(f"{n} {_COUNTED[o]}" for o, n in counts.items() if n) or "nothing to do"
+    where: dict[str, int] = {}  # on a cluster: how many stages each worker ran
+    for run in result.runs:
+        if run.worker:
+            where[run.worker] = where.get(run.worker, 0) + 1
+    if where:
+        text += "; ran on " + ", ".join(f"{w} ({n})" for w, n in sorted(where.items()))
+    return text
 
 
 def _show_error(exc: errors.PivotError) -> None:
@@ -107,10 +119,17 @@ def _watch(inv: Invocation, targets: tuple[str, ...], opts: ReproOptions, deboun
 @click.option("--pull", is_flag=True, help="Also look stale stages up in a remote's run cache and fetch hits.")
 @click.option("-r", "--remote", "remote_name", default=None, metavar="NAME",
               help="With --pull: the remote to ask [the default remote].")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default=None,
+              help="Where stages run: this machine, or a Dask cluster [local, or `executor:` in .pivot/config.yaml].")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="The Dask scheduler, e.g. tcp://HOST:8786 (implies --executor dask; env PIVOT_DASK_SCHEDULER).")
+@click.option("--scheduler-file", type=click.Path(dir_okay=False), default=None,
+              help="The Dask scheduler's JSON file, written by `dask scheduler --scheduler-file` (implies dask).")
 @common.pivot_command(allow_all=True)
 def repro(inv: Invocation, targets: tuple[str, ...], jobs: int | None, force: bool, keep_going: bool,
           dry_run: bool, no_commit: bool, json_events: bool, watch_mode: bool, debounce: int, no_run_cache: bool,
-          pull: bool, remote_name: str | None) -> int:
+          pull: bool, remote_name: str | None, executor: str | None, scheduler: str | None,
+          scheduler_file: str | None) -> int:
     """Run stale stages in dependency order (exit 1 if any stage failed).
 
     A stale stage whose inputs ran before is restored from the run cache instead of run.
@@ -122,7 +141,12 @@ def repro(inv: Invocation, targets: tuple[str, ...], jobs: int | None, force: bo
                                f"{'--no-run-cache' if no_run_cache else '--no-commit'}")
     if watch_mode and dry_run:
         raise click.UsageError("--watch runs stages; it cannot be combined with --dry-run")
-    jobs = jobs or common.jobs_default()
+    from pivot_ci.engine import executors
+    from pivot_ci.engine.cluster import settings
+
+    choice = settings.choose(inv.loaded.project, settings.Flags(executor, scheduler, scheduler_file))
+    if choice.kind is executors.Kind.LOCAL:
+        jobs = jobs or common.jobs_default()  # on a cluster, None: its worker threads
     with contextlib.ExitStack() as stack:
         remote_runs = None
         if pull:
@@ -132,7 +156,7 @@ def repro(inv: Invocation, targets: tuple[str, ...], jobs: int | None, force: bo
             stack.callback(puller.close)
             remote_runs = puller.engine_view()
         opts = ReproOptions(jobs=jobs, force=force, keep_going=keep_going, dry_run=dry_run, no_commit=no_commit,
-                            run_cache=not no_run_cache, remote_runs=remote_runs)
+                            run_cache=not no_run_cache, remote_runs=remote_runs, executor=choice)
         listener = _json_listener if json_events else _text_listener(inv)
         if watch_mode:
             return _watch(inv, targets, opts, debounce, listener)

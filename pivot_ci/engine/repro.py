@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 import networkx as nx
 
 from pivot_ci.dag.graph import StageGraph
-from pivot_ci.engine import commit, runs, status
+from pivot_ci.engine import commit, executors, runs, status
 from pivot_ci.engine.access import StateAccess
-from pivot_ci.engine.executor import CmdRequest, LocalExecutor, Request
+from pivot_ci.engine.executor import CmdRequest, Request
 from pivot_ci.engine.worker import ExecResult, PythonRequest
 from pivot_ci.pipeline import model
 from pivot_ci.state import lockfile
@@ -34,13 +34,14 @@ class Outcome(enum.Enum):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ReproOptions:
-    jobs: int = 1
+    jobs: int | None = 1  # stages in flight at most; None: the executor's capacity (CPUs, cluster threads)
     force: bool = False
     keep_going: bool = False
     dry_run: bool = False
     no_commit: bool = False
     run_cache: bool = True  # look stale stages up before running them (--no-run-cache: False)
     remote_runs: runs.RemoteRuns | None = None  # --pull: also look them up on a remote
+    executor: executors.ExecutorChoice = executors.LOCAL
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -57,6 +58,7 @@ class StageRun:
     error: str | None = None
     restored: runs.Restored | None = None
     warnings: tuple[str, ...] = ()
+    worker: str | None = None  # the Dask worker it ran on (None: this machine)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -118,10 +120,13 @@ class _Scheduler:
         rank = {sid: i for i, sid in enumerate(order)}
         ready = [sid for sid in to_run if not waiting[sid]]
         running: dict[cf.Future[ExecResult], tuple[model.StageId, dict[str, str | None]]] = {}
-        executor = LocalExecutor(self.opts.jobs)
+        if not to_run:
+            return
+        executor = executors.Deferred(self.opts.executor, self.opts.jobs, self.access.project,
+                                      [self.graph.stages[sid] for sid in to_run])
         try:
             while ready or running:
-                while ready and len(running) < self.opts.jobs and not self.stop:
+                while ready and len(running) < executor.slots and not self.stop:
                     sid = ready.pop(0)
                     started = self.start(sid, statuses[sid], executor)
                     if started is None:
@@ -148,7 +153,7 @@ class _Scheduler:
             executor.close()
 
     def start(self, sid: model.StageId, st_status: status.StageStatus,
-              executor: LocalExecutor) -> tuple[cf.Future[ExecResult], dict[str, str | None]] | None:
+              executor: executors.Executor) -> tuple[cf.Future[ExecResult], dict[str, str | None]] | None:
         st = self.graph.stages[sid]
         reasons = st_status.reasons
         if not self.opts.force and st_status.only_upstream:
@@ -168,8 +173,9 @@ class _Scheduler:
                                      time.perf_counter() - began, restored=found.restored, warnings=found.warnings))
                 return None
             warnings = found.warnings
+        fut = executor.submit(executors.Task(request(self.access, st), st, st_status.display))
         self.emit(StageRun(sid, st_status.display, st, None, reasons, warnings=warnings))
-        return executor.submit(request(self.access, st)), deps
+        return fut, deps
 
     def records(self, st: model.StageSpec) -> bool:
         return runs.cacheable(st) and not self.opts.no_commit
@@ -194,7 +200,8 @@ class _Scheduler:
                     warnings += [warning] if warning else []
         ok = res.ok and error is None
         self.finish(StageRun(sid, st_status.display, st, Outcome.RAN if ok else Outcome.FAILED,
-                             st_status.reasons, res.duration, res.output, error, warnings=tuple(warnings)))
+                             st_status.reasons, res.duration, res.output, error, warnings=tuple(warnings),
+                             worker=res.worker))
         return ok
 
     def release(self, sid: model.StageId, waiting: dict[model.StageId, set[model.StageId]],
@@ -218,6 +225,10 @@ def run(access: StateAccess, graph: StageGraph, order: list[model.StageId], opts
         emit: Listener) -> ReproResult:
     """Reproduce the stages in `order` (a topologically sorted selection including upstream)."""
     statuses = status.compute(access, graph, order)
+    if opts.dry_run and opts.executor.kind is not executors.Kind.LOCAL:  # check the cluster can run them
+        stale = [graph.stages[sid] for sid in order if opts.force or statuses[sid].stale]
+        if stale:
+            executors.create(opts.executor, opts.jobs, access.project, stale).close()
     sched = _Scheduler(access, graph, opts, emit)
     for sid in order:
         st = statuses[sid]

@@ -47,6 +47,7 @@ class ExecResult:
     duration: float
     error: str | None = None
     returncode: int | None = None
+    worker: str | None = None  # where it ran, when not in this machine's local executor (a Dask worker)
 
 
 _HEADER = struct.Struct(">Q")

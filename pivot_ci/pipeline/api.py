@@ -28,6 +28,7 @@ class Declared:
     metrics: tuple[str | Mapping[str, Any], ...]
     params: Mapping[str, Any] | tuple[str, ...]
     run_cache: bool = True
+    resources: Mapping[str, Any] | None = None
 
 
 def _paths(value: PathArg) -> tuple[str, ...]:
@@ -70,11 +71,11 @@ class Pipeline:
 
     def stage(self, *, name: str | None = None, deps: PathArg = None, outs: PathArg = None,
               metrics: MetricArg = None, params: ParamsArg = None,
-              run_cache: bool = True) -> Callable[[F], F]:
+              run_cache: bool = True, resources: Mapping[str, Any] | None = None) -> Callable[[F], F]:
         """Register the decorated function as a Python stage (params arrive as keyword arguments).
 
         `run_cache=False`: always run it when stale, never restore it from the run cache (side effects,
-        deliberate randomness).
+        deliberate randomness). `resources`: Dask worker resources, e.g. {"GPU": 1}.
         """
         line = sys._getframe(1).f_lineno
 
@@ -82,15 +83,18 @@ class Pipeline:
             self.declared.append(Declared(
                 name=name or func.__name__, line=line, cmd=None, func=func, deps=_paths(deps),
                 outs=_paths(outs), metrics=_entries(metrics), params=_params(params), run_cache=run_cache,
+                resources=resources,
             ))
             return func
 
         return register
 
     def command(self, name: str, *, cmd: str, deps: PathArg = None, outs: PathArg = None,
-                metrics: MetricArg = None, params: ParamsArg = None, run_cache: bool = True) -> None:
+                metrics: MetricArg = None, params: ParamsArg = None, run_cache: bool = True,
+                resources: Mapping[str, Any] | None = None) -> None:
         """Register a shell-command stage, run in this pipeline file's directory."""
         self.declared.append(Declared(
             name=name, line=sys._getframe(1).f_lineno, cmd=cmd, func=None, deps=_paths(deps),
             outs=_paths(outs), metrics=_entries(metrics), params=_params(params), run_cache=run_cache,
+            resources=resources,
         ))

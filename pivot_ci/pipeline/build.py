@@ -142,6 +142,32 @@ def check_flag(ctx: FileContext, where: str, value: object, line: int | None, *,
     return value
 
 
+_RESOURCES_HINT = "Dask worker resources, e.g. resources: {GPU: 1, MEMORY: 8e9}"
+
+
+def check_resources(ctx: FileContext, where: str, resources: object, line: int | None) -> dict[str, float]:
+    """`{NAME: amount}` with positive amounts (`8e9` is read as a number even where YAML says string)."""
+    if resources is None:
+        return {}
+    if not isinstance(resources, Mapping):
+        raise ctx.error(f"{where} must be a mapping of resource names to amounts", line, hint=_RESOURCES_HINT)
+    out: dict[str, float] = {}
+    for name, amount in resources.items():
+        if not isinstance(name, str) or not name.strip() or any(c in name for c in "=, \t"):
+            raise ctx.error(f"{where}: resource name {name!r} is not a name", line,
+                            hint=f"names are what a worker offers with `dask worker --resources NAME=N`; "
+                                 f"{_RESOURCES_HINT}")
+        try:
+            value = float(amount) if isinstance(amount, int | float | str) and not isinstance(amount, bool) \
+                else float("nan")
+        except ValueError:
+            value = float("nan")
+        if not value > 0 or value == float("inf"):
+            raise ctx.error(f"{where}.{name}: {amount!r} is not a positive number", line, hint=_RESOURCES_HINT)
+        out[name] = value
+    return out
+
+
 def check_stage_name(ctx: FileContext, name: object, line: int | None) -> str:
     if isinstance(name, str) and len(name) > model.MAX_STAGE_NAME and model.valid_stage_name(name[:1]):
         raise ctx.error(f"stage name '{name[:40]}...' is {len(name)} characters long", line,

@@ -92,6 +92,7 @@ class StageSpec:
     params: Mapping[str, Any]
     run_cache: bool = True  # False: never restored from the run cache, no entry recorded (side effects)
     gates: tuple[MetricGate, ...] = ()
+    resources: Mapping[str, float] = dataclasses.field(default_factory=dict)  # Dask worker resources
 
     @property
     def id(self) -> StageId:

@@ -160,6 +160,7 @@ def load(ctx: FileContext, path: Path) -> model.PipelineSpec:
             params=build.check_params(ctx, f"{where} params", values, d.line),
             run_cache=build.check_flag(ctx, f"{where} run_cache", d.run_cache, d.line, default=True,
                                        hint="run_cache=False (never restore this stage from the run cache)"),
+            resources=build.check_resources(ctx, f"{where} resources", d.resources, d.line),
         ))
     return model.PipelineSpec(name=name, file=ctx.file, dir=ctx.dir, state_dir=state, stages=tuple(stages),
                               vars_files=source.files)

@@ -14,7 +14,7 @@ from pivot_ci.pipeline.build import FileContext
 
 Loader = yamlutil.Loader
 TOP_KEYS = ("pipeline", "root", "vars", "stages")
-STAGE_KEYS = ("cmd", "python", "deps", "outs", "metrics", "params", "run_cache")
+STAGE_KEYS = ("cmd", "python", "deps", "outs", "metrics", "params", "run_cache", "resources")
 VAR_RE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}")
 PY_TARGET_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)[.:]([A-Za-z_][A-Za-z0-9_]*)\Z")
 
@@ -176,6 +176,7 @@ def stage(ctx: FileContext, name: str, line: int, node: yaml.Node, interp: Inter
         params=_params(ctx, f"stages.{name}.params", params_value, params_line, source),
         run_cache=build.check_flag(ctx, f"stages.{name}.run_cache", *reversed(get("run_cache")), default=True,
                                    hint="run_cache: false (never restore this stage from the run cache)"),
+        resources=build.check_resources(ctx, f"stages.{name}.resources", *reversed(get("resources"))),
     )
 
 
