@@ -167,7 +167,7 @@ def test_resources_place_stages_and_unoffered_ones_stop_the_run_before_it_starts
     ran = project.run("repro", cwd="p").ok()
     gpu = dask_cluster.address_of("gpu")
     where, omp = project.read("p/gpu.txt").split()
-    assert where == gpu and f"'on_gpu' ok in" in ran.stderr and f"on {gpu}" in ran.stderr
+    assert where == gpu and "'on_gpu' ok in" in ran.stderr and f"on {gpu}" in ran.stderr
     assert omp == "1"  # the nanny's pre-spawn-environ reaches stages (README: Running on a cluster)
     project.write("q/pipeline.py", """
         from pivot_ci import Pipeline
