@@ -183,3 +183,27 @@ def test_resources_place_stages_and_unoffered_ones_stop_the_run_before_it_starts
     assert not project.exists("q/x.txt"), "nothing runs when a stage cannot be placed"
     local = project.run("repro", "--executor", "local", cwd="q").ok()  # the local executor ignores resources
     assert "'big' ok" in local.stderr
+
+
+def test_watch_mode_sends_each_rerun_to_the_cluster(project: Project, dask_cluster: Cluster) -> None:
+    from tests.integration.test_watch import WATCHING, Watcher, ran
+
+    project.write("p/in.txt", "one\n")
+    project.write("p/pivot.yaml", """
+        stages:
+          copy:
+            cmd: cp in.txt out.txt
+            deps: [in.txt]
+            outs: [out.txt]
+        """)
+    watcher = Watcher(project.popen("repro", "--watch", "--debounce", "50", *_dask(dask_cluster), cwd="p"))
+    try:
+        first = watcher.wait_for(WATCHING)
+        assert ran(first) == ["copy"] and any("'copy' ok in" in line and " on tcp://" in line for line in first)
+        project.write("p/in.txt", "two\n")
+        second = watcher.cycle("changed")
+        assert ran(second) == ["copy"] and any(" on tcp://" in line for line in second)
+        assert project.read("p/out.txt") == "two\n"
+        assert watcher.stop() == 130
+    finally:
+        watcher.proc.kill()

@@ -182,3 +182,23 @@ def test_an_unreachable_scheduler_is_an_error_not_a_hang(project: Project) -> No
     assert down.code == 2, down
     assert f"cannot reach the Dask scheduler at {address} (--scheduler) within 1s" in down.stderr
     assert "Traceback" not in down.stderr and not project.exists("p/s.txt")
+
+
+def test_stages_of_a_killed_pivot_process_are_stopped_by_their_workers(
+        project: Project, dask_cluster: Cluster) -> None:
+    project.write("p/slow.py", SLOW)
+    project.write("p/pivot.yaml", """
+        stages:
+          slow:
+            cmd: python slow.py out.txt 60
+            outs: [out.txt]
+        """)
+    proc = project.popen("repro", "--scheduler", dask_cluster.address, cwd="p")
+    try:
+        stage = int(_wait_files(project.root / "p/attempts", 1)[0].name)
+        proc.kill()  # SIGKILL: no chance to cancel anything; Dask releases its tasks
+        proc.wait(30)
+    finally:
+        proc.kill()
+    assert procs.wait_gone(stage, 30), "the stage outlived the pivot process that started it"
+    assert not project.exists("p/.pivot/stages/slow.lock") and not project.exists("p/out.txt")

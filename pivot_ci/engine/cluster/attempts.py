@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import socket
-from collections.abc import Set
+from collections.abc import Callable, Set
 from pathlib import Path
 
 MAX_ATTEMPTS = 2
@@ -59,8 +59,11 @@ def workers(run_dir: str, slug: str) -> list[str]:
     return [started[n] for n in sorted(started)]
 
 
-def verdict(run_dir: str, slug: str, attempt: int, live_workers: Set[str]) -> str | None:
-    """Why the result of `attempt` must not be committed, or None when it may be."""
+def verdict(run_dir: str, slug: str, attempt: int, live_workers: Callable[[], Set[str]]) -> str | None:
+    """Why the result of `attempt` must not be committed, or None when it may be.
+
+    `live_workers` (the scheduler's current workers) is asked only when an earlier attempt did not end.
+    """
     folder = Path(run_dir) / slug
     started = _started(folder)
     if attempt not in started:
@@ -69,6 +72,6 @@ def verdict(run_dir: str, slug: str, attempt: int, live_workers: Set[str]) -> st
     if later:
         return f"a later attempt started on {started[max(later)]}"
     for n, worker in sorted(started.items()):
-        if n < attempt and not (folder / f"{n}.end").exists() and worker in live_workers:
+        if n < attempt and not (folder / f"{n}.end").exists() and worker in live_workers():
             return f"its earlier attempt on {worker} may still be running"
     return None

@@ -50,6 +50,15 @@ def _connect(choice: ExecutorChoice) -> distributed.Client:
                  "PIVOT_DASK_SCHEDULER or `executor:` in .pivot/config.yaml") from None
 
 
+def _forget_old_runs(root: Path) -> None:
+    """Run directories a killed pivot process left behind (a day old: no run in progress uses them)."""
+    with contextlib.suppress(OSError):
+        for old in root.iterdir():
+            with contextlib.suppress(OSError):
+                if time.time() - old.stat().st_mtime > 86400:
+                    shutil.rmtree(old, ignore_errors=True)
+
+
 class _Pending:
     __slots__ = ("dask", "future", "task", "key", "slug", "unplaceable_since")
 
@@ -80,6 +89,7 @@ class DaskExecutor:
         client = _connect(choice)
         run_id = uuid.uuid4().hex
         run_dir = project.state_dir / RUN_ROOT / run_id
+        _forget_old_runs(run_dir.parent)
         try:
             try:
                 client.wait_for_workers(1, timeout=choice.timeout)
@@ -123,7 +133,7 @@ class DaskExecutor:
             done: task.Done = p.dask.result()
             res = done.result
             if done.attempt:
-                problem = attempts.verdict(str(self.run_dir), p.slug, done.attempt, self._live())
+                problem = attempts.verdict(str(self.run_dir), p.slug, done.attempt, self._live)
                 if problem is not None:
                     res = ExecResult(False, res.output, res.duration, f"not committed: {problem}", worker=res.worker)
                 elif done.attempt > 1:
