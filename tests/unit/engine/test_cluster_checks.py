@@ -50,7 +50,8 @@ def test_an_attempt_is_accepted_only_when_no_other_may_still_be_writing(tmp_path
     second = attempts.begin(run, "s", "tcp://b:1")
     assert (first, second, attempts.begin(run, "s", "tcp://c:1")) == (1, 2, None)  # tried at most twice
     assert attempts.verdict(run, "s", 1, lambda: {"tcp://a:1", "tcp://b:1"}) == "a later attempt started on tcp://b:1"
-    assert attempts.verdict(run, "s", 2, lambda: {"tcp://a:1"}) == "its earlier attempt on tcp://a:1 may still be running"
+    still = attempts.verdict(run, "s", 2, lambda: {"tcp://a:1"})
+    assert still == "its earlier attempt on tcp://a:1 may still be running"
     assert attempts.verdict(run, "s", 2, lambda: {"tcp://b:1"}) is None  # the first attempt's worker is gone
     attempts.end(run, "s", 1)
     assert attempts.verdict(run, "s", 2, lambda: {"tcp://a:1"}) is None  # ... or its process group ended
