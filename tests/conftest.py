@@ -44,7 +44,8 @@ def s3_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def dask_cluster() -> Iterator[Cluster]:
     """One Dask scheduler and two workers ("plain", 2 threads; "gpu", 1 thread, GPU=1) per test process.
 
-    Tests using it carry `xdist_group("dask")`, so a run with xdist starts one cluster, not one per worker.
+    Tests using it also carry `xdist_group("dask")`; where pytest-xdist honours it (not with pytest 9.2 + xdist
+    3.8, whose loadgroup ignores the mark) a run starts one cluster, else one per xdist worker that needs it.
     """
     cluster = Cluster().start()
     yield cluster

@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from pivot_ci import errors
 from pivot_ci.engine.executor import LocalExecutor, Request
 from pivot_ci.engine.worker import ExecResult
 from pivot_ci.pipeline import model
@@ -130,6 +131,11 @@ def create(choice: ExecutorChoice, jobs: int | None, project: Project,
         case Kind.LOCAL:
             return _Local(jobs or default_jobs())
         case Kind.DASK:
-            from pivot_ci.engine.cluster import client  # the only place `distributed` is imported from
-
+            try:
+                from pivot_ci.engine.cluster import client  # the only place `distributed` is imported from
+            except ModuleNotFoundError as exc:
+                if (exc.name or "").split(".")[0] not in ("distributed", "dask"):
+                    raise
+                raise errors.ClusterError(f"the dask executor needs the `distributed` package ({exc})",
+                                          hint="pip install 'pivot-ci[dask]'") from None
             return client.DaskExecutor.connect(choice, jobs, project, stages)

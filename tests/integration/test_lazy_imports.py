@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.support.factory import Project
 
@@ -36,3 +37,21 @@ def test_no_command_but_a_cluster_run_imports_distributed(project: Project) -> N
                  ("status",), ("verify",), ("list",)):
         found = _imported(project, *args, cwd="p")
         assert "pivot_ci" in found and not found & set(HEAVY), (args, found & set(HEAVY))
+
+
+def test_the_dask_executor_without_distributed_says_what_to_install(project: Project, tmp_path: Path) -> None:
+    project.write("p/pivot.yaml", """
+        stages:
+          s:
+            cmd: echo s > s.txt
+            outs: [s.txt]
+        """)
+    fake = tmp_path / "no-distributed" / "distributed"  # shadows the installed package, as if it were absent
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'distributed'\", "
+                                      "name='distributed')\n")
+    out = project.run("repro", "--scheduler", "tcp://127.0.0.1:1", cwd="p",
+                      env={"PYTHONPATH": str(fake.parent)})
+    assert out.code == 2, out
+    assert "the dask executor needs the `distributed` package" in out.stderr
+    assert "pip install 'pivot-ci[dask]'" in out.stderr and not project.exists("p/s.txt")
