@@ -15,8 +15,9 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import distributed
 from distributed.client import FutureCancelledError
@@ -28,6 +29,7 @@ from pivot_ci.engine.worker import ExecResult
 from pivot_ci.pipeline import model
 from pivot_ci.project import Project
 
+T = TypeVar("T")
 RUN_ROOT = "tmp/dask"  # below the project's state dir: one directory per run (token, attempt records)
 _SLUG_RE = re.compile(r"[^A-Za-z0-9_.@-]")
 
@@ -48,6 +50,27 @@ def _connect(choice: ExecutorChoice) -> distributed.Client:
             f"cannot reach the Dask scheduler at {where} ({choice.source}) within {choice.timeout:g}s: {exc}",
             hint="start it (dask scheduler), or fix the address: --scheduler, --scheduler-file, "
                  "PIVOT_DASK_SCHEDULER or `executor:` in .pivot/config.yaml") from None
+
+
+def _bounded(call: Callable[[], T], seconds: float, what: str) -> T:
+    """`call()` in a helper thread, so that a worker that never answers is an error, not a hang."""
+    box: list[T] = []
+    problem: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            box.append(call())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            problem.append(exc)
+
+    thread = threading.Thread(target=target, name="pivot-dask-call", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if problem:
+        raise problem[0]
+    if not box:
+        raise errors.ClusterError(f"{what} within {seconds:g}s", hint="check the workers' logs")
+    return box[0]
 
 
 def _forget_old_runs(root: Path) -> None:
@@ -98,7 +121,8 @@ class DaskExecutor:
             run_dir.mkdir(parents=True)
             token_path = run_dir / "token"
             token_path.write_text(run_id, encoding="utf-8")
-            probes = client.run(task.probe, str(token_path), on_error="return")
+            probes = _bounded(lambda: client.run(task.probe, str(token_path), on_error="return"),
+                              choice.timeout * 3, f"the workers of {choice.address} did not answer pivot's checks")
             preflight.check_workers(probes, run_id, str(project.root))
             workers = client.scheduler_info()["workers"]
             preflight.check_resources({a: w.get("resources") or {} for a, w in workers.items()}, stages)
@@ -185,15 +209,11 @@ class DaskExecutor:
             pending = list(self._pending.values())
         with contextlib.suppress(Exception):
             self.client.cancel([p.dask for p in pending], force=True)
-        killer = threading.Thread(target=self._kill_everywhere, daemon=True)
-        killer.start()
-        killer.join(2 * task.GRACE + self.choice.timeout)
+        with contextlib.suppress(Exception):  # returns once the process groups are gone on every worker
+            _bounded(lambda: self.client.run(task.kill_run, self.run_id, on_error="ignore"),
+                     2 * task.GRACE + self.choice.timeout, "killing the run's stages")
         for p in pending:
             self._settle(p, ExecResult(False, "", 0.0, "cancelled"))
-
-    def _kill_everywhere(self) -> None:
-        with contextlib.suppress(Exception):
-            self.client.run(task.kill_run, self.run_id, on_error="ignore")
 
     def close(self) -> None:
         self._closed.set()
