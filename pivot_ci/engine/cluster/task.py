@@ -198,7 +198,7 @@ def _result(req: Request, code: int, out: IO[bytes], io_path: str, start: float)
     return ExecResult(False, text, took, why, code)
 
 
-def _run(job: Job, worker: Any, key: str, address: str) -> ExecResult:
+def _run(job: Job, key: str, address: str) -> ExecResult:
     start = time.monotonic()
     env = {**os.environ, **job.request.env, WORKER_ENV: address}
     fd, io_path = tempfile.mkstemp(prefix="pivot-stage-", suffix=".json")  # the Python request, then result
@@ -242,7 +242,7 @@ def run_stage(job: Job) -> Done:
         return Done(ExecResult(False, "", 0.0, why, worker=address), 0)
     try:
         _ensure_monitor(worker)
-        res = _run(job, worker, job.key, address)
+        res = _run(job, job.key, address)
     finally:
         attempts.end(job.run_dir, job.slug, attempt)
     return Done(dataclasses.replace(res, worker=address), attempt)
