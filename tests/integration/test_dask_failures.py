@@ -202,3 +202,17 @@ def test_stages_of_a_killed_pivot_process_are_stopped_by_their_workers(
         proc.kill()
     assert procs.wait_gone(stage, 30), "the stage outlived the pivot process that started it"
     assert not project.exists("p/.pivot/stages/slow.lock") and not project.exists("p/out.txt")
+
+
+def test_stages_restored_from_the_run_cache_never_contact_the_cluster(project: Project) -> None:
+    project.write("p/pivot.yaml", """
+        stages:
+          s:
+            cmd: echo s > s.txt
+            outs: [s.txt]
+        """)
+    project.run("repro", cwd="p").ok()  # locally: records a run-cache entry
+    (project.root / "p/.pivot/stages/s.lock").unlink()
+    (project.root / "p/s.txt").unlink()
+    restored = project.run("repro", "--scheduler", f"tcp://127.0.0.1:{free_port()}", cwd="p").ok()
+    assert "'s' restored from" in restored.stderr and project.read("p/s.txt") == "s\n"
