@@ -104,7 +104,8 @@ def _watch(inv: Invocation, targets: tuple[str, ...], opts: ReproOptions, deboun
 
 @click.command()
 @click.argument("targets", nargs=-1)
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Stages run at once [CPU count].")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Stages run at once [CPU count; on a Dask cluster: its worker threads].")
 @click.option("-f", "--force", is_flag=True, help="Run the selected stages even if up to date.")
 @click.option("-k", "--keep-going", is_flag=True, help="Keep running stages not downstream of a failure.")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would run; change nothing.")

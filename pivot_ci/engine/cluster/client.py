@@ -200,7 +200,8 @@ class DaskExecutor:
                 if now - p.unplaceable_since >= self.choice.timeout:
                     why = lost or ("no worker is connected" if not offered else
                                    "no connected worker offers its resources any more")
-                    p.dask.cancel()
+                    with contextlib.suppress(Exception):  # a lost scheduler cannot cancel anything
+                        p.dask.cancel()
                     self._settle(p, ExecResult(False, "", 0.0, f"{why} (waited {self.choice.timeout:g}s)"))
 
     def cancel(self) -> None:

@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import threading
 
 from pivot_ci.engine import worker
@@ -32,7 +33,8 @@ def main(io_path: str) -> int:
     threading.Thread(target=_lifeline, args=(lifeline,), name="pivot-lifeline", daemon=True).start()
     with open(io_path, encoding="utf-8") as f:
         req = worker.PythonRequest(**json.load(f))
-    res = worker.run(req)
+    with tempfile.TemporaryFile() as capture:
+        res = worker.run(req, capture.fileno())
     with open(io_path, "w", encoding="utf-8") as f:
         json.dump(dataclasses.asdict(res), f)
     return 0 if res.ok else 1
