@@ -61,10 +61,11 @@ def read(project: Project) -> _Configured:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config: {exc}", file=display) from None
     try:
-        root = yaml.compose(text, Loader=yamlutil.Loader)
+        root = yamlutil.compose(text)  # bounded: no alias bombs
     except yaml.YAMLError as exc:
         problem, line = yamlutil.problem(exc, text)
-        raise ConfigError(f"malformed config: {problem}", file=display, line=line) from None
+        raise ConfigError(f"malformed config: {problem}", file=display, line=line,
+                          hint=yamlutil.LIMIT_HINT if isinstance(exc, yamlutil.LimitError) else None) from None
     if not isinstance(root, yaml.MappingNode):
         return _Configured()  # remote/config.py reports a config that is not a mapping
     node = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "executor"), None)
@@ -78,7 +79,10 @@ def read(project: Project) -> _Configured:
         if key not in KEYS:
             raise ConfigError(f"executor: unknown key {key!r}", file=display, line=line,
                               hint=f"valid keys: {', '.join(KEYS)}")
-        values[key] = (yamlutil.Loader("").construct_object(value_node, deep=True), _line(value_node))
+        if key in values:
+            raise ConfigError(f"executor: duplicate key {key!r}", file=display, line=line,
+                              hint="YAML keeps only one of them: remove one")
+        values[key] = (yamlutil.construct(value_node), _line(value_node))
     return _parse(values, display, project)
 
 

@@ -71,6 +71,8 @@ def test_contradictions_and_missing_addresses_are_usage_errors(proj: Project, fl
     ("executor:\n  scheduler: 8786\n", 2, "executor.scheduler must be a non-empty string"),
     ("executor:\n  scheduler: a:1\n  scheduler_file: f\n", 3, "not both"),
     ("executor:\n  timeout: -1\n", 2, "is not a positive number of seconds"),
+    ("executor:\n  kind: dask\n  kind: local\n", 3, "duplicate key 'kind'"),
+    ("executor: {scheduler: &a [*a]}\n", 1, "malformed config"),
     ("executor: {kind: dask\n", 2, "malformed config"),
 ])
 def test_config_errors_name_file_and_line(proj: Project, text: str, line: int, words: str) -> None:
