@@ -53,6 +53,13 @@ class Cluster:
         return proc
 
     def start(self) -> Cluster:
+        try:
+            return self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self) -> Cluster:
         self._spawn([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                      "--scheduler-file", str(self.scheduler_file)], "scheduler.log")
         deadline = time.monotonic() + START_TIMEOUT
