@@ -68,21 +68,32 @@ def skipped(rel: str, spec: pathspec.PathSpec[Any] | None) -> bool:
     return False
 
 
+def _subdirs(path: str) -> list[str]:
+    """Names of the directories in `path` (not followed through symlinks); none when it cannot be read."""
+    try:
+        with os.scandir(path) as it:
+            return [e.name for e in it if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
 def _dirs(project: Project, start: Path, spec: pathspec.PathSpec[Any] | None) -> Iterator[Path]:
-    """`start` and the directories below it that discovery looks into, in sorted walk order."""
-    for dirpath, dirnames, _ in os.walk(start):
-        here = Path(dirpath)
+    """`start` and the directories below it that discovery looks into, in sorted walk order (depth first,
+    parents before children, like os.walk) — iteratively: a directory nested thousands deep is no problem."""
+    todo = [os.fspath(start)]
+    while todo:
+        here = todo.pop()
         rel = project.rel(here)
         keep = []
-        for d in dirnames:
+        for d in _subdirs(here):
             if d in SKIP_DIRS:
                 continue
             child = d if rel == "." else f"{rel}/{d}"
             if spec is not None and spec.match_file(child + "/"):
                 continue
             keep.append(d)
-        dirnames[:] = sorted(keep)
-        yield here
+        todo.extend(os.path.join(here, d) for d in sorted(keep, reverse=True))
+        yield Path(here)
 
 
 def find_all(project: Project) -> list[Path]:

@@ -54,6 +54,10 @@ class TargetError(PivotError):
     """A target names no stage or output."""
 
 
+class ConfinementError(PivotError):
+    """A path pivot would write, delete or restore really lies outside the project (or in .git/)."""
+
+
 class StateError(PivotError):
     """A lock file, cache object or state database is unreadable or corrupt."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import errno
 import importlib
 import os
 import signal
@@ -24,6 +25,12 @@ COMMANDS = {
     "push": "remote_cmds", "fetch": "remote_cmds", "pull": "remote_cmds", "remote": "remote_cmds",
     "params": "compare_cmds", "metrics": "compare_cmds",
 }
+
+
+# Failures of the machine, not of pivot: a clear error (exit 1), never a crash report.
+_ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+                                 errno.ENAMETOOLONG, errno.EMFILE, errno.ENFILE, errno.EIO})
+_ENVIRONMENT_HINT = "free some disk space (or fix the permissions) and run the command again: what was done is kept"
 
 
 class Terminated(KeyboardInterrupt):
@@ -72,6 +79,23 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     click.echo(f"Warning: {message}", err=True)
 
 
+def _crash(exc: BaseException) -> errors.ExitCode:
+    path = _crash_report(exc)
+    click.echo(f"Internal error: {type(exc).__name__}: {exc}", err=True)
+    click.echo(f"A crash report was written to {path}; please attach it to a bug report.", err=True)
+    return errors.ExitCode.INTERNAL
+
+
+def _os_failure(exc: OSError) -> errors.ExitCode:
+    """A full disk, a read-only filesystem, missing permissions: the machine's failure, reported as an error."""
+    if exc.errno not in _ENVIRONMENT_ERRNOS:
+        return _crash(exc)
+    where = f" ({exc.filename})" if exc.filename else ""
+    click.echo(f"Error: {exc.strerror or exc}{where}", err=True)
+    click.echo(f"Hint: {_ENVIRONMENT_HINT}", err=True)
+    return errors.ExitCode.FAILED
+
+
 def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     warnings.showwarning = _show_warning
@@ -95,9 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         code = errors.ExitCode.INTERRUPTED
+    except OSError as exc:
+        code = _os_failure(exc)
     except Exception as exc:  # a bug: short message, full report in a file
-        path = _crash_report(exc)
-        click.echo(f"Internal error: {type(exc).__name__}: {exc}", err=True)
-        click.echo(f"A crash report was written to {path}; please attach it to a bug report.", err=True)
-        code = errors.ExitCode.INTERNAL
+        code = _crash(exc)
     sys.exit(int(code or 0))

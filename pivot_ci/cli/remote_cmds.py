@@ -55,7 +55,7 @@ def _sync(inv: Invocation, verb: str, targets: tuple[str, ...], remote_name: str
             progress.clear()
         inv.console.debug(f"remote '{remote.spec.name}' ({remote.spec.url}): {len(refs)} outputs selected")
         if run_cache:
-            incomplete = {ref.stage for ref in result.missing}
+            incomplete = {ref.stage for ref in result.missing} | {ref.stage for ref, _ in result.corrupt}
             keys = [key for sid in order if inv.loaded.graph.display(sid) not in incomplete
                     for key in [_entry_key(access, inv.loaded.graph.stages[sid])] if key is not None]
             entries = remote_runs.push(access.cache.root, remote, keys, jobs=jobs, dry_run=dry_run)
@@ -71,6 +71,9 @@ def _entry_key(access: StateAccess, st: model.StageSpec) -> str | None:
 def _report(inv: Invocation, verb: str, result: sync.SyncResult, entries: remote_runs.EntrySync | None) -> None:
     for ref in result.missing:
         inv.console.warn(f"{ref.stage}: {ref.path} is {_MISSING_WHY[verb]}")
+    for ref, why in result.corrupt:
+        inv.console.warn(f"{ref.stage}: {ref.path} not pushed: {why} (named by {ref.lock}); "
+                         "run `pivot repro` to recreate it")
     done = {"push": "pushed", "fetch": "fetched"}[verb]
     head = f"would {verb}" if result.dry_run else done
     size = "" if result.nbytes is None else f", {human_bytes(result.nbytes)}"
@@ -78,6 +81,8 @@ def _report(inv: Invocation, verb: str, result: sync.SyncResult, entries: remote
     line = f"{head} {result.transferred} objects{size}; {result.present} already {where}"
     if result.missing:
         line += f"; {len(result.missing)} outputs missing"
+    if result.corrupt:
+        line += f"; {len(result.corrupt)} outputs corrupt in the cache"
     if entries is not None and entries.transferred + entries.present:
         line += (f"; run cache: {'would push' if entries.dry_run else 'pushed'} {entries.transferred} "
                  f"{'entry' if entries.transferred == 1 else 'entries'}, {entries.present} already there")
@@ -93,7 +98,7 @@ def push(inv: Invocation, targets: tuple[str, ...], remote_name: str | None, job
          dry_run: bool, no_run_cache: bool) -> int:
     """Upload the cached outputs of the selected stages' lock files (and their run-cache entries) to a remote."""
     result, _ = _sync(inv, "push", targets, remote_name, jobs, dry_run, run_cache=not no_run_cache)
-    return 1 if result.missing else 0
+    return 1 if result.missing or result.corrupt else 0
 
 
 @click.command()

@@ -40,7 +40,7 @@ def stage_refs(loaded: Loaded, access: StateAccess, ids: Iterable[model.StageId]
     for sid in ids:
         lock = access.read_lock(loaded.graph.stages[sid])
         if lock is not None:
-            refs += sync.refs_of(loaded.graph.display(sid), lock)
+            refs += sync.refs_of(loaded.graph.display(sid), lock, access.lock_display(loaded.graph.stages[sid]))
     return refs
 
 

@@ -10,7 +10,7 @@ from pivot_ci.cli.common import Invocation
 from pivot_ci.dag import select
 from pivot_ci.dag.load import Loaded
 from pivot_ci.pipeline import model
-from pivot_ci.state import fsutil, statedir
+from pivot_ci.state import confine, fsutil, statedir
 
 LOCK_NAME = "tmp/lock"
 
@@ -33,7 +33,9 @@ def locked(inv: Invocation, ids: list[model.StageId], command: str) -> Iterator[
     root = inv.loaded.project
     dirs = sorted({sid.state_dir for sid in ids})
     paths: list[Path] = []
+    fence = confine.Fence(root.root)
     for d in dirs:
+        fence.state_dir(root.abs(d))
         statedir.ensure(root.abs(d))
         paths.append(root.abs(d) / LOCK_NAME)
 

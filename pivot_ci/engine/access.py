@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 from pivot_ci.engine.fingerprint import Fingerprinter
+from pivot_ci.errors import StateError
 from pivot_ci.pipeline import model
-from pivot_ci.project import Project
-from pivot_ci.state import cache, hashing, lockfile, statedb, statedir
+from pivot_ci.project import STATE_DIR_NAME, Project
+from pivot_ci.state import cache, confine, hashing, lockfile, statedb, statedir
 
 RACY_NS = 2_000_000_000  # a file younger than this may change again within its mtime tick: don't memoise
 
@@ -28,7 +29,8 @@ class StateAccess:
 
     def __init__(self, project: Project) -> None:
         self.project = project
-        self.cache = cache.Cache(project.cache_dir)
+        self.fence = confine.Fence(project.root)
+        self.cache = cache.Cache(project.cache_dir, self.fence)
         self.fingerprinter = Fingerprinter(project.root)
         self._dbs: dict[str, statedb.StateDB] = {}
         self._hashers: dict[str, hashing.PathHasher] = {}
@@ -42,6 +44,7 @@ class StateAccess:
         db = self._dbs.get(state_dir)
         if db is None:
             path = self.state_dir(state_dir)
+            self.fence.state_dir(path)
             statedir.ensure(path)
             db = self._dbs[state_dir] = statedb.StateDB.open(path)
         return db
@@ -51,6 +54,20 @@ class StateAccess:
         if h is None:
             h = self._hashers[state_dir] = hashing.PathHasher(self.project.root, self._db(state_dir))
         return h
+
+    def object_ok(self, h: str) -> bool:
+        """True when object `h` is in the cache and hashes to its name (a tree: its manifest and every file).
+        Read-only, and cheap when nothing changed: objects are hashed through the memo of the project's state
+        dir, so an object is re-read only when its size, mtime or inode changed."""
+        hasher = self.hasher(STATE_DIR_NAME)
+        path = self.cache.object_path(h)
+        if hashing.is_tree_hash(h):
+            try:
+                tree = self.cache.read_tree(h)  # the manifest's content is checked against its name
+            except StateError:
+                return False
+            return all(self.object_ok(fh) for _, fh in tree.entries)
+        return hasher.file(self.project.rel(path)) == h
 
     def lock_path(self, st: model.StageSpec) -> Path:
         return statedir.lock_path(self.state_dir(st.state_dir), st.name)

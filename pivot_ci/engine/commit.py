@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pivot_ci.dag.graph import StageGraph
 from pivot_ci.engine import status
 from pivot_ci.engine.access import StateAccess
+from pivot_ci.errors import PivotError, StateError
 from pivot_ci.pipeline import model
 from pivot_ci.state import hashing, lockfile
 
@@ -41,6 +42,7 @@ def lock_data(access: StateAccess, st: model.StageSpec,
                 if tree is None:
                     return CommitProblem(f"output directory not created: {out.path}")
                 if group == "outs":
+                    _drop_corrupt(access, [tree.hash, *(fh for _, fh in tree.entries)])
                     access.cache.store_tree(abs_path, tree)
                 h = tree.hash
             else:
@@ -50,11 +52,27 @@ def lock_data(access: StateAccess, st: model.StageSpec,
                         return CommitProblem(f"output {out.path} is a directory: declare it as '{out.path}/'")
                     return CommitProblem(f"output not created: {out.path}")
                 if group == "outs":
+                    _drop_corrupt(access, [fh])
                     access.cache.store_file(abs_path, fh)
                 h = fh
             entries[group].append({"path": out.path, "hash": h})
     return build_lock(access, st, {p: h for p, h in deps.items() if h is not None}, entries["outs"],
                       entries["metrics"])
+
+
+def _drop_corrupt(access: StateAccess, hashes: list[str]) -> None:
+    """Objects already in the cache are re-used by a commit, not copied again: one that no longer matches its name
+    is moved to bad/ first, so the commit stores it afresh (checked through the memo: read once per object)."""
+    for h in hashes:
+        if not access.cache.object_path(h).is_file():
+            continue
+        if hashing.is_tree_hash(h):
+            try:
+                access.cache.read_tree(h)  # checks the manifest against its name
+            except StateError:
+                access.cache.quarantine(h)
+        elif not access.object_ok(h):
+            access.cache.quarantine(h)
 
 
 def build_lock(access: StateAccess, st: model.StageSpec, deps: Mapping[str, str],
@@ -70,10 +88,13 @@ def build_lock(access: StateAccess, st: model.StageSpec, deps: Mapping[str, str]
 def commit(access: StateAccess, st: model.StageSpec,
            deps: Mapping[str, str | None] | None = None) -> CommitProblem | None:
     """Write the stage's lock from current files (deps: hashes taken before it ran, if known)."""
-    data = lock_data(access, st, deps)
-    if isinstance(data, CommitProblem):
-        return data
-    lockfile.write(access.lock_path(st), data)
+    try:
+        data = lock_data(access, st, deps)
+        if isinstance(data, CommitProblem):
+            return data
+        lockfile.write(access.lock_path(st), data)
+    except (OSError, PivotError) as exc:  # disk full, a cache that is not the project's...
+        return CommitProblem(f"cannot record its outputs: {exc}")
     return None
 
 
@@ -87,18 +108,6 @@ def commit_stages(access: StateAccess, graph: StageGraph, order: list[model.Stag
         if st.stale or force:
             done.append((st.display, st.spec, commit(access, st.spec)))
     return done
-
-
-def restore_outputs(access: StateAccess, st: model.StageSpec, paths: list[str]) -> None:
-    """Put outputs that are missing from the workspace back from the cache."""
-    lock = access.read_lock(st)
-    if lock is None:
-        return
-    locked = {e["path"]: e["hash"] for e in lock["outs"]}
-    for path in paths:
-        h = locked.get(path)
-        if h is not None and access.cache.has(h):
-            access.cache.restore(h, access.project.abs(path))
 
 
 def is_dir_hash(h: str) -> bool:

@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterable
 import networkx as nx
 
 from pivot_ci.dag.graph import StageGraph
-from pivot_ci.engine import commit, executors, runs, status
+from pivot_ci.engine import commit, executors, outputs, runs, status
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.engine.executor import CmdRequest, Request
 from pivot_ci.engine.worker import ExecResult, PythonRequest
+from pivot_ci.errors import PivotError
 from pivot_ci.pipeline import model
 from pivot_ci.state import lockfile
 
@@ -108,6 +109,7 @@ class _Scheduler:
         self.access, self.graph, self.opts, self.emit = access, graph, opts, emit
         self.runs: dict[model.StageId, StageRun] = {}
         self.stop = False
+        self.notes: dict[model.StageId, tuple[str, ...]] = {}  # why an up-to-date stage must run after all
 
     def finish(self, run: StageRun) -> None:
         self.runs[run.id] = run
@@ -129,7 +131,10 @@ class _Scheduler:
                 while ready and len(running) < executor.slots and not self.stop:
                     sid = ready.pop(0)
                     started = self.start(sid, statuses[sid], executor)
-                    if started is None:
+                    if started is None and self.runs[sid].outcome is Outcome.FAILED:
+                        self.block_downstream(sid, to_run)
+                        self.stop = self.stop or not self.opts.keep_going
+                    elif started is None:
                         ready = self.release(sid, waiting, ready, rank)
                     else:
                         running[started[0]] = (sid, started[1])
@@ -173,6 +178,14 @@ class _Scheduler:
                                      time.perf_counter() - began, restored=found.restored, warnings=found.warnings))
                 return None
             warnings = found.warnings
+        warnings = self.notes.get(sid, ()) + warnings
+        try:  # the stage writes its outputs anew: never through a link into the cache
+            outputs.clean_temps(self.access, st)
+            outputs.cut_links(self.access, st)
+        except (OSError, PivotError) as exc:
+            self.finish(StageRun(sid, st_status.display, st, Outcome.FAILED, reasons,
+                                 error=f"cannot prepare its outputs: {exc}", warnings=warnings))
+            return None
         fut = executor.submit(executors.Task(request(self.access, st), st, st_status.display))
         self.emit(StageRun(sid, st_status.display, st, None, reasons, warnings=warnings))
         return fut, deps
@@ -189,11 +202,15 @@ class _Scheduler:
         error = res.error
         warnings: list[str] = []
         if res.ok and not self.opts.no_commit:
-            data = commit.lock_data(self.access, st, deps)
+            try:
+                data = commit.lock_data(self.access, st, deps)
+                if not isinstance(data, commit.CommitProblem):
+                    lockfile.write(self.access.lock_path(st), data)
+            except (OSError, PivotError) as exc:  # disk full, a cache that is not the project's...
+                data = commit.CommitProblem(f"cannot record its outputs: {exc}")
             if isinstance(data, commit.CommitProblem):
                 error = data.message
             else:
-                lockfile.write(self.access.lock_path(st), data)
                 if self.records(st):
                     known = {p: h for p, h in deps.items() if h is not None}
                     warning = runs.record(self.access, st, known, data, res.duration)
@@ -221,6 +238,31 @@ class _Scheduler:
                                      error=f"upstream stage '{self.graph.display(sid)}' failed"))
 
 
+def _restore(access: StateAccess, graph: StageGraph, order: list[model.StageId],
+             statuses: dict[model.StageId, status.StageStatus],
+             notes: dict[model.StageId, tuple[str, ...]]) -> dict[model.StageId, status.StageStatus]:
+    """Restore the missing outputs of up-to-date stages from the cache. A stage whose output cannot be restored
+    (its object turned out corrupt, a write failed) becomes stale and runs, and so does what depends on it
+    (unless it comes out unchanged: early cut-off)."""
+    out = dict(statuses)
+    for sid in order:
+        st = out[sid]
+        if st.stale or not st.restorable:
+            continue
+        failed = outputs.restore(access, st.spec, list(st.restorable))
+        if failed:
+            reasons = tuple(status.Reason(status.ReasonKind.OUT_MISSING, f.path) for f in failed)
+            out[sid] = dataclasses.replace(st, reasons=reasons)
+            notes[sid] = tuple(f"{f.path}: {f.why}" for f in failed)
+    for sid in order:
+        st = out[sid]
+        up = sorted(graph.display(p) for p in graph.graph.predecessors(sid) if p in out and out[p].stale)
+        if up and not st.stale:
+            out[sid] = dataclasses.replace(st, reasons=(status.Reason(status.ReasonKind.UPSTREAM, ", ".join(up)),),
+                                           upstream_stale=tuple(up))
+    return out
+
+
 def run(access: StateAccess, graph: StageGraph, order: list[model.StageId], opts: ReproOptions,
         emit: Listener) -> ReproResult:
     """Reproduce the stages in `order` (a topologically sorted selection including upstream)."""
@@ -230,6 +272,8 @@ def run(access: StateAccess, graph: StageGraph, order: list[model.StageId], opts
         if stale:
             executors.create(opts.executor, opts.jobs, access.project, stale).close()
     sched = _Scheduler(access, graph, opts, emit)
+    if not opts.dry_run and not opts.force:
+        statuses = _restore(access, graph, order, statuses, sched.notes)
     for sid in order:
         st = statuses[sid]
         if opts.dry_run:
@@ -237,8 +281,6 @@ def run(access: StateAccess, graph: StageGraph, order: list[model.StageId], opts
                 sched.finish(StageRun(sid, st.display, st.spec, Outcome.WOULD_RUN, st.reasons))
             continue
         if not opts.force and not st.stale:
-            if st.restorable:
-                commit.restore_outputs(access, st.spec, list(st.restorable))
             sched.finish(StageRun(sid, st.display, st.spec, Outcome.UP_TO_DATE))
     if not opts.dry_run:
         sched.run(order, statuses)

@@ -119,6 +119,7 @@ def _restore(access: StateAccess, st: model.StageSpec, deps: Mapping[str, str], 
     for out in entry["outs"]:
         access.cache.restore(out["hash"], access.project.abs(out["path"]), cache.LinkMode.COPY)
     for m in entry["metrics"]:
+        access.fence.workspace(access.project.abs(m["path"]))
         fsutil.atomic_write(access.project.abs(m["path"]), runcache.metric_bytes(m))
     outs: list[lockfile.PathEntry] = [{"path": o["path"], "hash": o["hash"]} for o in entry["outs"]]
     metrics: list[lockfile.PathEntry] = [{"path": m["path"], "hash": m["hash"]} for m in entry["metrics"]]

@@ -121,11 +121,8 @@ def _output_reasons(access: StateAccess, st: model.StageSpec, lock: lockfile.Loc
 
 
 def _in_cache(access: StateAccess, h: str) -> bool:
-    if not access.cache.has(h):
-        return False
-    if h.endswith(hashing.DIR_SUFFIX):
-        return all(access.cache.has(fh) for _, fh in access.cache.read_tree(h).entries)
-    return True
+    """Whether a missing output can be restored: its object is there and matches its name."""
+    return access.object_ok(h)
 
 
 def own_reasons(access: StateAccess, graph: StageGraph,

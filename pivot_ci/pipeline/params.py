@@ -47,8 +47,9 @@ def _read_file(ctx: FileContext, entry: str, line: int | None) -> dict[str, Any]
     path = ctx.project.abs(ctx.dir) / entry
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL byte in the name
+        why = exc.strerror if isinstance(exc, OSError) else (
+            "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "not a file name")
         raise ctx.error(f"vars: cannot read {entry}: {why}", line,
                         hint="vars files are relative to the pipeline file's directory") from None
     try:

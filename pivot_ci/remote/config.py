@@ -128,6 +128,7 @@ def remotes(project: Project) -> tuple[list[RemoteSpec], str | None]:
     default = raw.get("default")
     if default is not None and (not isinstance(default, str) or default not in entries):
         raise ConfigError(f"default remote {default!r} is not configured", file=display,
+                          line=yamlutil.line_of(project_file(project).read_text(encoding="utf-8"), ("default",)),
                           hint="pivot remote default NAME")
     return specs, default
 

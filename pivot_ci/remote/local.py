@@ -57,12 +57,21 @@ class LocalRemote:
             raise self.spec.error("cannot create the remote directory", exc) from None
         self._require_root()
 
+    def _inside(self, directory: Path) -> None:
+        """Refuse to write in `directory` unless it really is the remote's (a link in the remote leads astray)."""
+        real = os.path.realpath(directory)
+        root = os.path.realpath(self.root)
+        if real != os.path.join(root, os.path.relpath(directory, self.root)):
+            raise self.spec.error("refused to write", f"{directory} is a symbolic link to {real}",
+                                  hint="pivot writes objects only in the remote's own directories: remove the link")
+
     def upload(self, key: str, src: Path, namespace: base.Namespace = base.FILES) -> None:
         final = self._path(key, namespace)
         # A hidden temporary sibling, then a rename: readers see the whole object or none of it.
         tmp = fsutil.temp_path(final)
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
+            self._inside(final.parent)
             shutil.copyfile(src, tmp)
             os.chmod(tmp, 0o444)
             os.replace(tmp, final)

@@ -27,6 +27,7 @@ class OutRef:
     stage: str
     path: str
     hash: str
+    lock: str = ""  # the lock file naming it (for messages)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -36,11 +37,12 @@ class SyncResult:
     present: int  # objects the destination already had
     missing: tuple[OutRef, ...]  # outputs the source lacks (push: the local cache; fetch: the remote)
     dry_run: bool
+    corrupt: tuple[tuple[OutRef, str], ...] = ()  # push: outputs whose local object failed verification, why
 
 
-def refs_of(stage: str, lock: lockfile.LockData) -> list[OutRef]:
+def refs_of(stage: str, lock: lockfile.LockData, lock_file: str = "") -> list[OutRef]:
     """The cached outputs of one stage's lock (metrics are not cached, so they do not travel)."""
-    return [OutRef(stage, e["path"], e["hash"]) for e in lock["outs"]]
+    return [OutRef(stage, e["path"], e["hash"], lock_file) for e in lock["outs"]]
 
 
 def _by_hash(refs: Iterable[OutRef]) -> dict[str, list[OutRef]]:
@@ -100,8 +102,10 @@ def push(cache: cache_mod.Cache, remote: base.Remote, refs: Iterable[OutRef], *,
     """Upload the objects of `refs` that the remote lacks; outputs missing from the local cache are reported."""
     files: dict[str, None] = {}
     manifests: list[str] = []
+    trees: dict[str, hashing.TreeHash] = {}
     missing: list[OutRef] = []
-    for h, group in _by_hash(refs).items():
+    refs_by_hash = _by_hash(refs)
+    for h, group in refs_by_hash.items():
         if not hashing.is_tree_hash(h):
             if cache.object_path(h).is_file():
                 files[h] = None
@@ -114,6 +118,7 @@ def push(cache: cache_mod.Cache, remote: base.Remote, refs: Iterable[OutRef], *,
             continue
         files.update((fh, None) for _, fh in tree.entries)
         manifests.append(h)
+        trees[h] = tree
     wanted = [*files, *manifests]
     if not dry_run and wanted:
         remote.prepare_upload()
@@ -124,15 +129,34 @@ def push(cache: cache_mod.Cache, remote: base.Remote, refs: Iterable[OutRef], *,
         size = sum(os.path.getsize(cache.object_path(k)) for k in send_files + send_manifests)
         return SyncResult(len(send_files) + len(send_manifests), size, len(present), tuple(missing), True)
 
-    def upload(key: str) -> int:
-        path = cache.object_path(key)
+    bad: dict[str, str] = {}
+
+    def upload(key: str) -> int | None:
+        try:  # never upload what does not match its name (one extra read)
+            path = cache.checked(key)
+        except cache_mod.CorruptObject as exc:
+            bad[key] = exc.message
+            return None
         remote.upload(key, path)
         return os.path.getsize(path)
 
     counter = _Counter(len(send_files) + len(send_manifests), progress)
     _run(upload, send_files, jobs, counter)
-    _run(upload, send_manifests, jobs, counter)
-    return SyncResult(counter.done, counter.nbytes, len(present), tuple(missing), False)
+    whole = [h for h in send_manifests if not any(fh in bad for _, fh in trees[h].entries)]
+    _run(upload, whole, jobs, counter)
+    corrupt = _corrupt_refs(refs_by_hash, trees, bad)
+    return SyncResult(counter.done, counter.nbytes, len(present), tuple(missing), False, corrupt)
+
+
+def _corrupt_refs(groups: dict[str, list[OutRef]], trees: dict[str, hashing.TreeHash],
+                  bad: dict[str, str]) -> tuple[tuple[OutRef, str], ...]:
+    out: list[tuple[OutRef, str]] = []
+    for h, group in groups.items():
+        keys = [h, *(fh for _, fh in trees[h].entries)] if h in trees else [h]
+        why = next((bad[k] for k in keys if k in bad), None)
+        if why is not None:
+            out += [(ref, why) for ref in group]
+    return tuple(out)
 
 
 def _download(cache: cache_mod.Cache, remote: base.Remote, key: str) -> Path | None:

@@ -11,8 +11,8 @@ import re
 import shutil
 from pathlib import Path
 
-from pivot_ci.errors import StateError
-from pivot_ci.state import fsutil, hashing
+from pivot_ci.errors import ConfinementError, StateError
+from pivot_ci.state import confine, fsutil, hashing
 
 _FICLONE = getattr(fcntl, "FICLONE", 0x40049409)  # fcntl.FICLONE is only exported from Python 3.12
 _HASH_RE = re.compile(r"^[0-9a-f]{3,}(\.dir)?\Z")
@@ -20,6 +20,17 @@ _FILE_HASH_RE = re.compile(r"^[0-9a-f]{3,}\Z")
 _OBJECT_MODE = 0o444  # objects are shared by every restore (and by hard links): never edited in place
 _COPY_MODE = 0o644
 _CORRUPT_HINT = "delete the object and run `pivot repro` (or `pivot pull`) to recreate it"
+_RECREATE_HINT = "run `pivot repro` (or `pivot pull`) to recreate it"
+
+
+class CorruptObject(StateError):
+    """A cache object whose content does not match its name; already moved to `bad/` when raised."""
+
+    def __init__(self, h: str, why: str, moved: Path | None, display: str) -> None:
+        where = f"; moved to {display}" if moved is not None else ""
+        super().__init__(f"cache object {h} is corrupt: {why}{where}", hint=_RECREATE_HINT)
+        self.hash = h
+        self.moved = moved
 
 
 class LinkMode(enum.Enum):
@@ -46,10 +57,26 @@ def _reflink(src: Path, dst: Path) -> bool:
 class Cache:
     """Objects at files/<hash[:2]>/<hash[2:]>; a tree's manifest is an object named by its .dir hash."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, fence: confine.Fence | None = None) -> None:
         self.root = root
         self._files = root / "files"
         self._can_reflink = True  # cleared on the first refusal so we stop asking this filesystem
+        self._fence = fence  # the project's: where restores may write, and that the cache is the project's
+        self._safe_dirs: set[Path] = set()
+
+    def _writable(self, directory: Path) -> None:
+        """Refuse to write in `directory` (an object dir, bad/) unless it is the real one inside the cache."""
+        if self._fence is None or directory in self._safe_dirs:
+            return
+        if not self._safe_dirs:
+            self._fence.state_dir(self.root.parent)
+            self._fence.state_dir(self.root)
+        real = os.path.realpath(directory)
+        expected = os.path.join(os.path.realpath(self.root), os.path.relpath(directory, self.root))
+        if os.path.islink(directory) or real != expected:
+            raise ConfinementError(f"refusing to write in {directory}: it is a symbolic link to {real}",
+                                           hint="pivot keeps no links in its cache: remove the link")
+        self._safe_dirs.add(directory)
 
     def object_path(self, h: str) -> Path:
         """Where the object for hash `h` lives."""
@@ -78,11 +105,17 @@ class Cache:
         shutil.copyfile(src, dst)
 
     def store_file(self, src: Path, h: str) -> None:
-        """Copy `src` into the cache as object `h`, unless already there."""
+        """Copy `src` into the cache as object `h`, unless already there (an object of another size is corrupt:
+        it is moved to bad/ and stored again)."""
         final = self.object_path(h)
-        if final.exists():
-            return
+        try:
+            if os.stat(final).st_size == os.stat(src).st_size:
+                return
+            self.quarantine(h)
+        except FileNotFoundError:
+            pass
         final.parent.mkdir(parents=True, exist_ok=True)
+        self._writable(final.parent)
         tmp = fsutil.temp_path(final)
         # No fsync: a cache object is re-creatable, and fsync per object dominates a cold run.
         try:
@@ -104,6 +137,7 @@ class Cache:
         if final.exists():
             return
         final.parent.mkdir(parents=True, exist_ok=True)
+        self._writable(final.parent)
         tmp = fsutil.temp_path(final)
         try:
             tmp.write_bytes(data)
@@ -129,6 +163,7 @@ class Cache:
         """A fresh temporary path beside object `h`'s final place (same filesystem, so adopting is a rename)."""
         final = self.object_path(h)
         final.parent.mkdir(parents=True, exist_ok=True)
+        self._writable(final.parent)
         return fsutil.temp_path(final)
 
     def adopt(self, h: str, tmp: Path) -> None:
@@ -154,12 +189,36 @@ class Cache:
             tmp.unlink(missing_ok=True)
             raise
 
-    def _place(self, h: str, target: Path, mode: LinkMode) -> None:
-        """Create `target` (which must not exist) from object `h`."""
+    def checked(self, h: str) -> Path:
+        """The path of object `h` after re-hashing it (one extra read): a missing object is a StateError,
+        one whose content does not match its name is moved to bad/ and raised as CorruptObject."""
         obj = self.object_path(h)
-        if not obj.is_file():
-            raise StateError(f"cache object {h} is missing", file=str(obj),
-                             hint="run `pivot repro` (or `pivot pull`) to recreate it")
+        try:
+            actual = hashing.hash_file(obj) + (hashing.DIR_SUFFIX if hashing.is_tree_hash(h) else "")
+        except (FileNotFoundError, IsADirectoryError):
+            raise StateError(f"cache object {h} is missing", file=str(obj), hint=_RECREATE_HINT) from None
+        if actual != h:
+            raise self._corrupt(h, f"its content hashes to {actual}")
+        return obj
+
+    def _corrupt(self, h: str, why: str) -> CorruptObject:
+        moved = self.quarantine(h)
+        return CorruptObject(h, why, moved, str(moved) if moved is None or self._fence is None
+                             else os.path.relpath(moved, self._fence.root))
+
+    def checked_tree(self, h: str) -> hashing.TreeHash:
+        """The entries of tree object `h`; a manifest that does not match its name or is not a valid manifest is
+        moved to bad/ and raised as CorruptObject (its files are checked when they are placed)."""
+        try:
+            return self.read_tree(h)
+        except StateError as exc:
+            if not self.object_path(h).is_file():
+                raise
+            raise self._corrupt(h, exc.message.split(": ", 1)[-1]) from None
+
+    def _place(self, h: str, target: Path, mode: LinkMode) -> None:
+        """Create `target` (which must not exist) from object `h`, after checking the object's content."""
+        obj = self.checked(h)
         match mode:
             case LinkMode.SYMLINK:
                 os.symlink(os.path.abspath(obj), target)
@@ -180,16 +239,25 @@ class Cache:
         os.chmod(target, _COPY_MODE)
 
     def restore(self, h: str, dest: Path, mode: LinkMode = LinkMode.COPY) -> None:
-        """Make `dest` the file or tree `h`, replacing what is there; never leaves it half-written."""
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        """Make `dest` the file or tree `h`, replacing what is there; never leaves it half-written.
+
+        Every object is re-hashed first (CorruptObject, after moving it to bad/, when it does not match), and
+        `dest` must lie inside the project (ConfinementError otherwise). What an earlier, killed restore of
+        `dest` left behind is removed first.
+        """
+        if self._fence is not None:
+            self._fence.workspace(dest)
+        for stale in fsutil.stale_temps(dest):
+            fsutil.remove_path(stale)
+        fsutil.makedirs(dest.parent)
+        tree = self.checked_tree(h) if hashing.is_tree_hash(h) else None
         tmp = fsutil.temp_path(dest)
         try:
-            if hashing.is_tree_hash(h):
-                tree = self.read_tree(h)
+            if tree is not None:
                 tmp.mkdir()
                 for rel, fh in tree.entries:
                     target = tmp / rel
-                    target.parent.mkdir(parents=True, exist_ok=True)
+                    fsutil.makedirs(target.parent)
                     self._place(fh, target, mode)
             else:
                 self._place(h, tmp, mode)
@@ -204,6 +272,7 @@ class Cache:
         src = self.object_path(h)
         bad = self.root / "bad"
         bad.mkdir(parents=True, exist_ok=True)
+        self._writable(bad)
         dest = bad / h
         n = 1
         while dest.exists():
@@ -250,9 +319,18 @@ def parse_tree(h: str, data: bytes, where: str) -> hashing.TreeHash:
             raise corrupt(f"bad entry {item!r}")
         rel, fh = item
         # A manifest names paths to create on restore: never outside the restored directory.
-        if any(part in ("", ".", "..") for part in rel.split("/")) or not _FILE_HASH_RE.match(fh):
+        if any(part in ("", ".", "..") for part in rel.split("/")) or "\0" in rel or not _FILE_HASH_RE.match(fh):
             raise corrupt(f"bad entry {item!r}")
         entries.append((rel, fh))
+    paths = {rel for rel, _ in entries}
+    if len(paths) != len(entries):
+        raise corrupt("a path is listed twice")
+    for rel, _ in entries:
+        parent = rel.rpartition("/")[0]
+        while parent:
+            if parent in paths:
+                raise corrupt(f"'{parent}' is listed as a file and as the directory of '{rel}'")
+            parent = parent.rpartition("/")[0]
     return hashing.TreeHash(h, tuple(entries))
 
 

@@ -1,20 +1,63 @@
-"""Filesystem primitives: atomic writes, inter-process file locks, path removal."""
+"""Filesystem primitives: atomic writes, inter-process file locks, path removal, iterative tree walks.
+
+Nothing here recurses on directory depth: a directory nested thousands of levels deep is walked, removed and
+created with explicit stacks. Temporary files have recognisable names, so that what a killed process left
+behind is found and removed by the next one (`stale_temps`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import hashlib
 import os
+import re
 import secrets
-import shutil
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from pivot_ci.errors import StateError
+
+_LONG_NAME = 160  # past this, a temporary name uses a digest of the name (file names stop at 255 bytes)
+
+
+def _temp_base(name: str) -> str:
+    if len(name.encode("utf-8", "surrogateescape")) <= _LONG_NAME:
+        return name
+    digest = hashlib.blake2b(name.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
+    return f"{name[:40]}~{digest}"
+
 
 def temp_path(path: Path) -> Path:
     """A unique hidden sibling of `path`, so a rename onto `path` stays on one filesystem."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    return path.with_name(f".{_temp_base(path.name)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_temps(path: Path) -> list[Path]:
+    """Temporary siblings of `path` (see `temp_path`) left by processes that no longer run."""
+    pattern = re.compile(rf"\.{re.escape(_temp_base(path.name))}\.(\d+)\.[0-9a-f]{{8}}\.tmp")
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is not None and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+            found.append(path.parent / name)
+    return found
 
 
 def fsync_dir(directory: Path) -> None:
@@ -33,7 +76,7 @@ def fsync_dir(directory: Path) -> None:
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so readers see the old or the new content, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    makedirs(path.parent)
     tmp = temp_path(path)
     try:
         with open(tmp, "xb") as f:
@@ -47,6 +90,55 @@ def atomic_write(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+def makedirs(path: Path) -> None:
+    """`mkdir -p` without recursion (Path.mkdir(parents=True) and os.makedirs recurse once per level)."""
+    missing: list[str] = []
+    cur = os.fspath(path)
+    while cur and not os.path.isdir(cur):  # a relative path ends in "": the working directory
+        missing.append(cur)
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            break
+        cur = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory)
+        except FileExistsError:
+            if not os.path.isdir(directory):
+                raise NotADirectoryError(errno.ENOTDIR, "a file is in the way of a directory", directory) from None
+
+
+def walk_files(top: str) -> Iterator[os.DirEntry[str]]:
+    """Every entry below directory `top` that is not a directory (symlinks included, never followed), in
+    no particular order, without recursion."""
+    todo = [top]
+    while todo:
+        with os.scandir(todo.pop()) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append(entry.path)
+                else:
+                    yield entry
+
+
+def _rmtree(top: str) -> None:
+    """shutil.rmtree without recursion; symlinks are removed, never followed."""
+    dirs = [top]
+    todo = [top]
+    while todo:
+        with os.scandir(todo.pop()) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    dirs.append(entry.path)
+                    todo.append(entry.path)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+    for directory in reversed(dirs):  # children were appended after their parents
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(directory)
+
+
 def remove_path(path: Path) -> None:
     """Remove a file, symlink or directory tree if present."""
     try:
@@ -54,7 +146,7 @@ def remove_path(path: Path) -> None:
     except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
-        shutil.rmtree(path)
+        _rmtree(os.fspath(path))
     else:
         path.unlink(missing_ok=True)
 
@@ -87,8 +179,15 @@ def hold_locks(
     note = f"pid {os.getpid()}: {command}\n".encode()
     with contextlib.ExitStack() as stack:
         for path in paths:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            makedirs(path.parent)
+            try:
+                # never through a symbolic link: truncating its target would destroy a file pivot does not own
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                raise StateError(f"the state-dir lock {path} is a symbolic link", file=str(path),
+                                 hint="pivot never opens its lock files through a link: remove it") from None
             stack.callback(os.close, fd)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -111,9 +111,7 @@ class PathHasher:
         abs_path = self._abs(rel)
         if not os.path.isdir(abs_path):
             return None
-        entries: list[tuple[str, str]] = []
-        self._walk(abs_path, "", rel + "/" if rel else "", entries)
-        return tree_from_entries(entries)
+        return tree_from_entries(self._walk(abs_path, rel + "/" if rel else ""))
 
     def path(self, rel: str) -> str | None:
         """Tree hash for a directory, file hash for a file, None when missing."""
@@ -127,18 +125,24 @@ class PathHasher:
             return self._hash_stat(abs_path, rel, st)
         return None
 
-    def _walk(self, abs_dir: str, prefix: str, key_prefix: str, out: list[tuple[str, str]]) -> None:
-        with os.scandir(abs_dir) as it:
-            for entry in it:
-                # Directory symlinks are not followed: they could loop, and they are not content we own.
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.name not in SKIP_DIRS:
-                        self._walk(entry.path, f"{prefix}{entry.name}/", f"{key_prefix}{entry.name}/", out)
-                    continue
-                try:
-                    st = entry.stat()  # follows a file symlink to its target's content
-                except (FileNotFoundError, NotADirectoryError):
-                    continue  # dangling symlink
-                if stat.S_ISREG(st.st_mode):
-                    h = self._hash_stat(entry.path, key_prefix + entry.name, st)
-                    out.append((prefix + entry.name, h))
+    def _walk(self, top: str, key_prefix: str) -> list[tuple[str, str]]:
+        """(path relative to `top`, hash) of every regular file below `top`; iterative, so any depth works."""
+        out: list[tuple[str, str]] = []
+        todo = [(top, "")]
+        while todo:
+            abs_dir, prefix = todo.pop()
+            with os.scandir(abs_dir) as it:
+                for entry in it:
+                    # Directory symlinks are not followed: they could loop, and they are not content we own.
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.name not in SKIP_DIRS:
+                            todo.append((entry.path, f"{prefix}{entry.name}/"))
+                        continue
+                    try:
+                        st = entry.stat()  # follows a file symlink to its target's content
+                    except (FileNotFoundError, NotADirectoryError):
+                        continue  # dangling symlink
+                    if stat.S_ISREG(st.st_mode):
+                        h = self._hash_stat(entry.path, key_prefix + prefix + entry.name, st)
+                        out.append((prefix + entry.name, h))
+        return out

@@ -129,6 +129,14 @@ def _problem(raw: dict[Any, Any]) -> tuple[Where, str] | None:
     return None
 
 
+def locate(path: Path, where: Where) -> int | None:
+    """The line of key path `where` (("outs", 2, "path")) in the lock file at `path`; for error messages."""
+    try:
+        return yamlutil.line_of(path.read_text(encoding="utf-8"), where)
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def read(path: Path, display: str) -> LockData | None:
     """The lock file at `path`, None when absent; StateError (located at `display`) when unusable."""
     try:

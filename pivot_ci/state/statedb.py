@@ -168,8 +168,19 @@ class StateDB:
                 self._disabled = True
                 return
 
+    def _unlink_links(self) -> None:
+        """SQLite opens its files through symbolic links: a link planted here would make pivot write a database
+        elsewhere. Links are removed (the memo is only a memo) with a warning."""
+        for suffix in _SIDECARS:
+            path = self.path.with_name(DB_NAME + suffix)
+            if os.path.islink(path):
+                os.unlink(path)
+                warnings.warn(f"{path}: was a symbolic link; removed (pivot keeps its hash memo in place)",
+                              stacklevel=4)
+
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
+            self._unlink_links()
             conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None,
                                    check_same_thread=False)
             try:

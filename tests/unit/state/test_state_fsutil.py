@@ -108,3 +108,28 @@ def test_hold_locks_releases_on_exception(tmp_path: Path) -> None:
 
     with fsutil.hold_locks([lock], command="b", on_wait=on_wait):
         pass
+
+
+def test_makedirs_any_depth_and_relative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deep = tmp_path.joinpath(*["d"] * 1100)
+    fsutil.makedirs(deep)
+    assert deep.is_dir()
+    fsutil.remove_path(tmp_path / "d")  # no recursion either
+    assert not (tmp_path / "d").exists()
+    monkeypatch.chdir(tmp_path)
+    fsutil.makedirs(Path("rel/a"))
+    assert (tmp_path / "rel/a").is_dir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError):
+        fsutil.makedirs(tmp_path / "file/sub")
+
+
+def test_stale_temps_are_those_of_dead_processes(tmp_path: Path) -> None:
+    target = tmp_path / ("x" * 200)  # a long name: temporary names stay under the 255-byte limit
+    mine = fsutil.temp_path(target)
+    mine.write_text("in use")
+    assert len(mine.name) < 255
+    dead = target.with_name(mine.name.replace(f".{os.getpid()}.", f".{2**22 + 1}."))
+    dead.write_text("left by a killed run")
+    (tmp_path / "unrelated.tmp").write_text("")
+    assert fsutil.stale_temps(target) == [dead]
