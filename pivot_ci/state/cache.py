@@ -72,10 +72,11 @@ class Cache:
             self._fence.state_dir(self.root.parent)
             self._fence.state_dir(self.root)
         real = os.path.realpath(directory)
-        expected = os.path.join(os.path.realpath(self.root), os.path.relpath(directory, self.root))
-        if os.path.islink(directory) or real != expected:
-            raise ConfinementError(f"refusing to write in {directory}: it is a symbolic link to {real}",
-                                           hint="pivot keeps no links in its cache: remove the link")
+        expected = os.path.join(self._fence.real_root, os.path.relpath(directory, self._fence.root))
+        if real != expected:
+            shown = os.path.relpath(directory, self._fence.root)
+            raise ConfinementError(f"refusing to write in '{shown}': through a symbolic link it is {real}",
+                                   hint="pivot keeps no links in its cache: remove the link")
         self._safe_dirs.add(directory)
 
     def object_path(self, h: str) -> Path:
@@ -114,8 +115,8 @@ class Cache:
             self.quarantine(h)
         except FileNotFoundError:
             pass
+        self._writable(final.parent)  # before mkdir: a link in the way must not even get a directory
         final.parent.mkdir(parents=True, exist_ok=True)
-        self._writable(final.parent)
         tmp = fsutil.temp_path(final)
         # No fsync: a cache object is re-creatable, and fsync per object dominates a cold run.
         try:
@@ -136,8 +137,8 @@ class Cache:
         final = self.object_path(tree.hash)
         if final.exists():
             return
+        self._writable(final.parent)  # before mkdir: a link in the way must not even get a directory
         final.parent.mkdir(parents=True, exist_ok=True)
-        self._writable(final.parent)
         tmp = fsutil.temp_path(final)
         try:
             tmp.write_bytes(data)
@@ -162,8 +163,8 @@ class Cache:
     def temp_object(self, h: str) -> Path:
         """A fresh temporary path beside object `h`'s final place (same filesystem, so adopting is a rename)."""
         final = self.object_path(h)
+        self._writable(final.parent)  # before mkdir: a link in the way must not even get a directory
         final.parent.mkdir(parents=True, exist_ok=True)
-        self._writable(final.parent)
         return fsutil.temp_path(final)
 
     def adopt(self, h: str, tmp: Path) -> None:
@@ -271,8 +272,8 @@ class Cache:
         stays for whoever investigates. Returns where it went; None when there was no object."""
         src = self.object_path(h)
         bad = self.root / "bad"
-        bad.mkdir(parents=True, exist_ok=True)
         self._writable(bad)
+        bad.mkdir(parents=True, exist_ok=True)
         dest = bad / h
         n = 1
         while dest.exists():
