@@ -40,37 +40,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from run_cache_bench import BenchError, measure, run  # the same helpers (bench/ is on sys.path when run)
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-class BenchError(Exception):
-    """A check failed: the figures would not mean what they say."""
-
-
-def run(cmd: list[str], cwd: Path) -> None:
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        raise BenchError(f"{' '.join(cmd)} (in {cwd}) exited {proc.returncode}:\n{proc.stderr[-3000:]}")
-
-
-def timed(cmd: list[str], cwd: Path) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          stdin=subprocess.DEVNULL)
-    took = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise BenchError(f"timed {' '.join(cmd)} (in {cwd}) exited {proc.returncode}:\n{proc.stderr[-3000:]}")
-    return took
-
-
-def measure(runs: int, warmup: int, prepare: Callable[[], Path], cmd: list[str]) -> list[float]:
-    times = []
-    for i in range(warmup + runs):
-        cwd = prepare()
-        took = timed(cmd, cwd)
-        if i >= warmup:
-            times.append(took)
-    return times
 
 
 def outputs_of(root: Path, manifest: dict[str, Any]) -> dict[str, bytes]:

@@ -108,32 +108,33 @@ def makedirs(path: Path) -> None:
                 raise NotADirectoryError(errno.ENOTDIR, "a file is in the way of a directory", directory) from None
 
 
-def walk_files(top: str) -> Iterator[os.DirEntry[str]]:
-    """Every entry below directory `top` that is not a directory (symlinks included, never followed), in
-    no particular order, without recursion."""
+def _walk(top: str) -> Iterator[tuple[os.DirEntry[str], bool]]:
+    """(entry, is a directory) for everything below `top`, parents before children, symlinks never followed;
+    iterative, so any depth works."""
     todo = [top]
     while todo:
         with os.scandir(todo.pop()) as it:
             for entry in it:
-                if entry.is_dir(follow_symlinks=False):
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if is_dir:
                     todo.append(entry.path)
-                else:
-                    yield entry
+                yield entry, is_dir
+
+
+def walk_files(top: str) -> Iterator[os.DirEntry[str]]:
+    """Every entry below directory `top` that is not a directory (symlinks included, never followed)."""
+    return (entry for entry, is_dir in _walk(top) if not is_dir)
 
 
 def _rmtree(top: str) -> None:
     """shutil.rmtree without recursion; symlinks are removed, never followed."""
     dirs = [top]
-    todo = [top]
-    while todo:
-        with os.scandir(todo.pop()) as it:
-            for entry in it:
-                if entry.is_dir(follow_symlinks=False):
-                    dirs.append(entry.path)
-                    todo.append(entry.path)
-                else:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.path)
+    for entry, is_dir in _walk(top):
+        if is_dir:
+            dirs.append(entry.path)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
     for directory in reversed(dirs):  # children were appended after their parents
         with contextlib.suppress(FileNotFoundError):
             os.rmdir(directory)

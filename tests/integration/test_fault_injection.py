@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import sqlite3
 import time
 import uuid
@@ -141,18 +140,8 @@ def test_repro_killed_at_random_moments_leaves_sound_state(tmp_path: Path) -> No
         tag = uuid.uuid4().hex
         args = ["repro", "--all", "-j", str(rng.choice([1, 2, 4]))] + (["--force"] if rng.random() < 0.3 else [])
         proc = p.popen(*args, env={"PIVOT_TEST_TAG": tag})
-        try:
-            time.sleep(rng.uniform(0.0, longest))
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(30)
-            left = procs.wait_none_tagged(tag, 10)
-        finally:
-            proc.kill()
-            procs.kill_tagged(tag)
-            proc.wait()
-            for pipe in (proc.stdout, proc.stderr):
-                if pipe is not None:
-                    pipe.close()
+        time.sleep(rng.uniform(0.0, longest))
+        left = procs.kill_run(proc, tag, 10)
         assert left == [], f"{where}: processes of the killed run are still alive: {left}"
         _check_state(p, where)
         out = p.run("repro", "--all")

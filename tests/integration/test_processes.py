@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import time
 import uuid
 from pathlib import Path
@@ -103,16 +102,8 @@ def test_nothing_outlives_a_killed_pivot(project: Project) -> None:
         _wait_for(project.root / "p/sh.pid")
         time.sleep(0.2)
         assert len(procs.tagged(tag)) >= 6  # pivot, watchdog, worker + its child, shell + its child
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-        left = procs.wait_none_tagged(tag, 15)
     finally:
-        proc.kill()
-        procs.kill_tagged(tag)
-        proc.wait()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
+        left = procs.kill_run(proc, tag, 15)
     assert left == [], "processes of the killed run are still alive"
     time.sleep(0.3)
     assert not project.exists("p/py.txt") and not project.exists("p/sh.txt")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import time
 
 
@@ -58,3 +59,19 @@ def kill_tagged(tag: str) -> None:
     for pid in tagged(tag):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def kill_run(proc: subprocess.Popen[str], tag: str, timeout: float) -> list[int]:
+    """SIGKILL the pivot process `proc` (started with PIVOT_TEST_TAG=`tag`); the processes of its run still alive
+    `timeout` seconds later. Whatever is left is killed before returning: a failing test leaves no orphans."""
+    try:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        return wait_none_tagged(tag, timeout)
+    finally:
+        proc.kill()
+        kill_tagged(tag)
+        proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
