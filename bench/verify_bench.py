@@ -12,6 +12,9 @@ verification existed, installed in its own venv):
   from the cache: each object is re-hashed once before it is placed.
 - `push --all`: the built workload pushed into a new, empty directory remote: each object is re-hashed before
   its upload.
+- `verify --all` with every output deleted: an output counts as available only when its object hashes to its
+  name; objects are hashed through the memo, which a fresh copy does not have (the first run after a cache is
+  restored, as in CI): each object is read once.
 - `hash every cache object`: the extra read itself, in-process (xxh3-128 over every object of the cache, warm
   page cache): what verification adds to checkout and push at most.
 
@@ -119,6 +122,7 @@ def rows(workload: Workload) -> list[tuple[str, Callable[[], Path], list[str], b
         ("`checkout --all --link hardlink`", workload.without_outputs, ["checkout", "--all", "--link", "hardlink"],
          True),
         ("`push --all` (empty directory remote)", workload.with_empty_remote, ["push", "--all"], False),
+        ("`verify --all` (all outputs deleted)", workload.without_outputs, ["verify", "--all"], False),
     ]
 
 
