@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 
 import click
@@ -90,12 +91,21 @@ def _show_error(exc: errors.PivotError) -> None:
         click.echo(f"Hint: {exc.hint}", err=True)
 
 
-def _watch(inv: Invocation, targets: tuple[str, ...], opts: ReproOptions, debounce: int,
+@dataclasses.dataclass(frozen=True, slots=True)
+class Extent:
+    """Which stages around the targets a run takes in."""
+
+    upstream: bool = True
+    downstream: bool = False
+
+
+def _watch(inv: Invocation, targets: tuple[str, ...], extent: Extent, opts: ReproOptions, debounce: int,
            listener: engine_repro.Listener) -> int:
     from pivot_ci.engine import watch  # only watch mode pays for importing watchfiles
 
     hooks = watch.Hooks(
-        select=lambda loaded: selection.order_in(loaded, inv.cwd, targets),
+        select=lambda loaded: selection.order_in(loaded, inv.cwd, targets, upstream=extent.upstream,
+                                                 downstream=extent.downstream),
         hold=lambda ids: selection.locked(inv, ids, "repro"),
         stage=listener, finished=lambda result: inv.console.info(_summary(result)),
         say=inv.console.info, warn=inv.console.warn, error=_show_error)
@@ -109,6 +119,10 @@ def _watch(inv: Invocation, targets: tuple[str, ...], opts: ReproOptions, deboun
 @click.option("-f", "--force", is_flag=True, help="Run the selected stages even if up to date.")
 @click.option("-k", "--keep-going", is_flag=True, help="Keep running stages not downstream of a failure.")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would run; change nothing.")
+@click.option("-s", "--single-item", is_flag=True,
+              help="Run only the named stages, not the stages they depend on.")
+@click.option("--downstream", is_flag=True,
+              help="Run the named stages and every stage that depends on them (not the ones they depend on).")
 @click.option("--no-commit", is_flag=True, help="Run, but write no lock files and cache nothing.")
 @click.option("--json", "json_events", is_flag=True, help="JSON Lines events on stdout.")
 @click.option("-w", "--watch", "watch_mode", is_flag=True,
@@ -128,11 +142,13 @@ def _watch(inv: Invocation, targets: tuple[str, ...], opts: ReproOptions, deboun
               help="The Dask scheduler's JSON file, written by `dask scheduler --scheduler-file` (implies dask).")
 @common.pivot_command(allow_all=True)
 def repro(inv: Invocation, targets: tuple[str, ...], jobs: int | None, force: bool, keep_going: bool,
-          dry_run: bool, no_commit: bool, json_events: bool, watch_mode: bool, debounce: int, no_run_cache: bool,
-          pull: bool, remote_name: str | None, executor: str | None, scheduler: str | None,
-          scheduler_file: str | None) -> int:
+          dry_run: bool, single_item: bool, downstream: bool, no_commit: bool, json_events: bool,
+          watch_mode: bool, debounce: int, no_run_cache: bool, pull: bool, remote_name: str | None,
+          executor: str | None, scheduler: str | None, scheduler_file: str | None) -> int:
     """Run stale stages in dependency order (exit 1 if any stage failed).
 
+    TARGETS are stage names as `pivot list` shows them, <pipeline>/<stage>, output paths, or glob patterns
+    of stage names ('train/*', '*eval*'). By default the targets run with the stages they depend on.
     A stale stage whose inputs ran before is restored from the run cache instead of run.
     """
     if remote_name is not None and not pull:
@@ -142,6 +158,11 @@ def repro(inv: Invocation, targets: tuple[str, ...], jobs: int | None, force: bo
                                f"{'--no-run-cache' if no_run_cache else '--no-commit'}")
     if watch_mode and dry_run:
         raise click.UsageError("--watch runs stages; it cannot be combined with --dry-run")
+    if (single_item or downstream) and not targets:
+        raise click.UsageError(f"{'--single-item' if single_item else '--downstream'} needs TARGETS")
+    if single_item and downstream:
+        raise click.UsageError("--single-item and --downstream contradict each other")
+    extent = Extent(upstream=not (single_item or downstream), downstream=downstream)
     from pivot_ci.engine import executors
     from pivot_ci.engine.cluster import settings
 
@@ -160,8 +181,8 @@ def repro(inv: Invocation, targets: tuple[str, ...], jobs: int | None, force: bo
                             run_cache=not no_run_cache, remote_runs=remote_runs, executor=choice)
         listener = _json_listener if json_events else _text_listener(inv)
         if watch_mode:
-            return _watch(inv, targets, opts, debounce, listener)
-        order = selection.order(inv, targets)
+            return _watch(inv, targets, extent, opts, debounce, listener)
+        order = selection.order(inv, targets, upstream=extent.upstream, downstream=extent.downstream)
         with selection.locked(inv, order, "repro"), StateAccess(inv.loaded.project) as access:
             result = engine_repro.run(access, inv.loaded.graph, order, opts, listener)
     inv.console.info(_summary(result))

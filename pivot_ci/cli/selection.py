@@ -15,15 +15,21 @@ from pivot_ci.state import confine, fsutil, statedir
 LOCK_NAME = "tmp/lock"
 
 
-def order(inv: Invocation, targets: tuple[str, ...], *, upstream: bool = True) -> list[model.StageId]:
+def order(inv: Invocation, targets: tuple[str, ...], *, upstream: bool = True,
+          downstream: bool = False) -> list[model.StageId]:
     """The selected stages (targets and, by default, what they depend on) in topological order."""
-    return order_in(inv.loaded, inv.cwd, targets, upstream=upstream)
+    return order_in(inv.loaded, inv.cwd, targets, upstream=upstream, downstream=downstream)
 
 
-def order_in(loaded: Loaded, cwd: Path, targets: tuple[str, ...], *, upstream: bool = True) -> list[model.StageId]:
+def order_in(loaded: Loaded, cwd: Path, targets: tuple[str, ...], *, upstream: bool = True,
+             downstream: bool = False) -> list[model.StageId]:
+    """No targets: the whole scope. Else the targets, plus what they depend on (`upstream`) and what
+    depends on them (`downstream`)."""
     if not targets:
         return loaded.in_order(loaded.scope)
     ids = select.resolve(loaded, targets, cwd)
+    if downstream:
+        ids = select.with_downstream(loaded, ids)
     return loaded.in_order(select.with_upstream(loaded, ids) if upstream else ids)
 
 

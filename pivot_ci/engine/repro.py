@@ -131,12 +131,12 @@ class _Scheduler:
                 while ready and len(running) < executor.slots and not self.stop:
                     sid = ready.pop(0)
                     started = self.start(sid, statuses[sid], executor)
-                    if started is None and self.runs[sid].outcome is Outcome.FAILED:
+                    if started in (Outcome.UNCHANGED, Outcome.RESTORED):
+                        ready = self.release(sid, waiting, ready, rank)
+                    elif started is Outcome.FAILED:
                         self.block_downstream(sid, to_run)
                         self.stop = self.stop or not self.opts.keep_going
-                    elif started is None:
-                        ready = self.release(sid, waiting, ready, rank)
-                    else:
+                    elif not isinstance(started, Outcome):
                         running[started[0]] = (sid, started[1])
                 if not running:
                     break
@@ -158,25 +158,32 @@ class _Scheduler:
             executor.close()
 
     def start(self, sid: model.StageId, st_status: status.StageStatus,
-              executor: executors.Executor) -> tuple[cf.Future[ExecResult], dict[str, str | None]] | None:
+              executor: executors.Executor) -> tuple[cf.Future[ExecResult], dict[str, str | None]] | Outcome:
+        """Submit the stage; or finish it at once: UNCHANGED (early cut-off), RESTORED (from the run cache),
+        FAILED (a dependency is missing)."""
         st = self.graph.stages[sid]
         reasons = st_status.reasons
         if not self.opts.force and st_status.only_upstream:
             own, _, _, _ = status.own_reasons(self.access, self.graph, st)
             if not own:
                 self.finish(StageRun(sid, st_status.display, st, Outcome.UNCHANGED, reasons))
-                return None
+                return Outcome.UNCHANGED
             reasons = tuple(own)
         deps = commit.dep_hashes(self.access, st)
+        absent = [path for path, h in deps.items() if h is None]
+        if absent:  # it could only fail, after running for nothing
+            self.finish(StageRun(sid, st_status.display, st, Outcome.FAILED, reasons,
+                                 error=f"not started: {'; '.join(self._absent(path) for path in absent)}"))
+            return Outcome.FAILED
         warnings: tuple[str, ...] = ()
-        if self.looks_up(st) and all(h is not None for h in deps.values()):
+        if self.looks_up(st):
             began = time.perf_counter()
             known = {p: h for p, h in deps.items() if h is not None}
             found = runs.restore(self.access, st, st_status.display, known, self.opts.remote_runs)
             if found.restored is not None:
                 self.finish(StageRun(sid, st_status.display, st, Outcome.RESTORED, reasons,
                                      time.perf_counter() - began, restored=found.restored, warnings=found.warnings))
-                return None
+                return Outcome.RESTORED
             warnings = found.warnings
         warnings = self.notes.get(sid, ()) + warnings
         try:  # the stage writes its outputs anew: never through a link into the cache
@@ -185,10 +192,17 @@ class _Scheduler:
         except (OSError, PivotError) as exc:
             self.finish(StageRun(sid, st_status.display, st, Outcome.FAILED, reasons,
                                  error=f"cannot prepare its outputs: {exc}", warnings=warnings))
-            return None
+            return Outcome.FAILED
         fut = executor.submit(executors.Task(request(self.access, st), st, st_status.display))
         self.emit(StageRun(sid, st_status.display, st, None, reasons, warnings=warnings))
         return fut, deps
+
+    def _absent(self, path: str) -> str:
+        producer = self.graph.producer_of(path)
+        if producer is None:
+            return f"dependency missing: {path} (no stage produces it)"
+        return (f"dependency missing: {path} (an output of stage '{self.graph.display(producer)}', "
+                "which is not part of this run)")
 
     def records(self, st: model.StageSpec) -> bool:
         return runs.cacheable(st) and not self.opts.no_commit
