@@ -207,6 +207,7 @@ def test_a_stage_rewriting_its_own_input_does_not_loop(project: Project) -> None
             deps: [seed.txt]
             outs: [o.txt]
         """)
+    project.write("p/seed.txt", "0")  # a dependency that exists nowhere would never let the stage start
     proc = project.popen("repro", "--watch", "--debounce", "200", cwd="p")
     try:
         w = Watcher(proc)
