@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,17 +15,64 @@ from pivot_ci.project import Project
 if TYPE_CHECKING:
     import pathspec
 
-PIPELINE_FILE_NAMES = ("pivot.yaml", "pivot.yml", "pipeline.py")
+PYTHON_FILE_NAME = "pipeline.py"
+PIPELINE_FILE_NAMES = ("pivot.yaml", "pivot.yml", PYTHON_FILE_NAME)
 SKIP_DIRS = frozenset({
     ".git", ".pivot", ".venv", "venv", "node_modules", "__pycache__",
     ".tox", ".nox", ".mypy_cache", ".ruff_cache",
 })
 IGNORE_FILE = ".pivotignore"
+_IMPORT_RE = re.compile(rb"^[ \t]*(?:from[ \t]+pivot_ci[ \t.]|import[ \t]+[^\n#]*\bpivot_ci\b)", re.M)
 
 
-def pipeline_file_in(directory: Path, project: Project) -> Path | None:
-    """The pipeline file of one directory; two in one directory is an error naming both."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Skipped:
+    """A file or directory discovery passed over, and why (`pivot list --all -v` shows them)."""
+
+    path: str  # project-relative
+    why: str
+
+
+def imports_pivot(path: Path) -> bool:
+    """Whether a pipeline.py imports pivot_ci, read from its source without running it.
+
+    `pipeline.py` is a common module name in ML code; only the ones that use pivot are pipeline files. A file
+    that does not parse counts when it mentions an import of pivot_ci, so that its error is reported.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return True  # let loading it report why it cannot be read
+    if b"pivot_ci" not in data:
+        return False
+    import ast  # only files that mention pivot_ci pay for parsing
+
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError):
+        return _IMPORT_RE.search(data) is not None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(_is_pivot(a.name) for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and not node.level and _is_pivot(node.module or ""):
+            return True
+    return False
+
+
+def _is_pivot(module: str) -> bool:
+    return module == "pivot_ci" or module.startswith("pivot_ci.")
+
+
+def pipeline_file_in(directory: Path, project: Project, skipped: list[Skipped] | None = None) -> Path | None:
+    """The pipeline file of one directory; two in one directory is an error naming both.
+
+    A pipeline.py that does not import pivot_ci is not a pipeline file (recorded in `skipped`).
+    """
     found = [directory / n for n in PIPELINE_FILE_NAMES if (directory / n).is_file()]
+    if found and found[-1].name == PYTHON_FILE_NAME and not imports_pivot(found[-1]):
+        if skipped is not None:
+            skipped.append(Skipped(project.rel(found[-1]), "does not import pivot_ci, so it is not a pipeline file"))
+        found.pop()
     if len(found) > 1:
         names = " and ".join(project.rel(p) for p in found)
         raise errors.DiscoveryError(
@@ -37,14 +86,16 @@ def pipeline_file_in(directory: Path, project: Project) -> Path | None:
 def find_current(project: Project, cwd: Path) -> Path:
     """The nearest pipeline file at or above cwd, inside the project."""
     cwd = cwd.resolve()
+    skipped: list[Skipped] = []
     for directory in (cwd, *cwd.parents):
-        found = pipeline_file_in(directory, project)
+        found = pipeline_file_in(directory, project, skipped)
         if found is not None:
             return found
         if directory == project.root:
             break
+    passed = "".join(f"; skipped {s.path}: it {s.why}" for s in skipped)
     raise errors.DiscoveryError(
-        f"no pipeline file ({', '.join(PIPELINE_FILE_NAMES)}) in {project.rel(cwd)} or above it",
+        f"no pipeline file ({', '.join(PIPELINE_FILE_NAMES)}) in {project.rel(cwd)} or above it{passed}",
         hint="cd into a pipeline directory, or use --all for every pipeline of the project",
     )
 
@@ -77,9 +128,13 @@ def _subdirs(path: str) -> list[str]:
         return []
 
 
-def _dirs(project: Project, start: Path, spec: pathspec.PathSpec[Any] | None) -> Iterator[Path]:
+def _dirs(project: Project, start: Path, spec: pathspec.PathSpec[Any] | None,
+          passed: list[Skipped] | None = None) -> Iterator[Path]:
     """`start` and the directories below it that discovery looks into, in sorted walk order (depth first,
-    parents before children, like os.walk) — iteratively: a directory nested thousands deep is no problem."""
+    parents before children, like os.walk) — iteratively: a directory nested thousands deep is no problem.
+
+    Directories matched by `.pivotignore` are recorded in `passed` (the fixed SKIP_DIRS are not: noise).
+    """
     todo = [os.fspath(start)]
     while todo:
         here = todo.pop()
@@ -90,16 +145,22 @@ def _dirs(project: Project, start: Path, spec: pathspec.PathSpec[Any] | None) ->
                 continue
             child = d if rel == "." else f"{rel}/{d}"
             if spec is not None and spec.match_file(child + "/"):
+                if passed is not None:
+                    passed.append(Skipped(child + "/", f"matched by {IGNORE_FILE}"))
                 continue
             keep.append(d)
         todo.extend(os.path.join(here, d) for d in sorted(keep, reverse=True))
         yield Path(here)
 
 
-def find_all(project: Project) -> list[Path]:
-    """Every pipeline file under the project root, by directory path, root first."""
-    found = [pf for d in _dirs(project, project.root, ignore_spec(project))
-             if (pf := pipeline_file_in(d, project)) is not None]
+def find_all(project: Project, skipped: list[Skipped] | None = None) -> list[Path]:
+    """Every pipeline file under the project root, by directory path, root first.
+
+    What was passed over (pipeline.py files that are not pivot's, `.pivotignore`d directories) is appended
+    to `skipped` when given.
+    """
+    found = [pf for d in _dirs(project, project.root, ignore_spec(project), skipped)
+             if (pf := pipeline_file_in(d, project, skipped)) is not None]
     return sorted(found, key=lambda p: (p.parent != project.root, project.rel(p.parent).split("/")))
 
 
@@ -108,4 +169,5 @@ def find_under(project: Project, directory: Path) -> list[Path]:
     spec, rel = ignore_spec(project), project.rel(directory)
     if rel != "." and skipped(f"{rel}/-", spec):
         return []
-    return [d / n for d in _dirs(project, directory, spec) for n in PIPELINE_FILE_NAMES if (d / n).is_file()]
+    return [d / n for d in _dirs(project, directory, spec) for n in PIPELINE_FILE_NAMES
+            if (d / n).is_file() and (n != PYTHON_FILE_NAME or imports_pivot(d / n))]

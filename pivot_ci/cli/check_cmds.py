@@ -16,6 +16,7 @@ from pivot_ci.cli.common import ReportInvocation
 from pivot_ci.cli.remote_support import RemoteAsk
 from pivot_ci.engine import check
 from pivot_ci.engine.access import StateAccess
+from pivot_ci.remote import config
 from pivot_ci.report import github, json_report, junit, text
 from pivot_ci.state import fsutil
 
@@ -134,6 +135,19 @@ def _no_pipelines(inv: ReportInvocation) -> errors.PivotError | None:
               "(`pivot -C DIR`); `pivot list --all -v` lists the files discovery skipped and why"))
 
 
+def _with_notes(inv: ReportInvocation, report: check.CheckReport) -> check.CheckReport:
+    """The fresh-clone advice, when outputs are missing from workspace and cache (it depends on the remotes)."""
+    assert inv.loaded is not None
+    if not any(s.failure is check.Failure.MISSING_OUTPUT for s in report.stages):
+        return report
+    try:
+        specs, default = config.remotes(inv.loaded.project)
+    except errors.PivotError:  # a broken config.yaml is reported by the commands that use it
+        specs, default = [], None
+    note = check.missing_note(report, default, bool(specs))
+    return dataclasses.replace(report, notes=report.notes + ((note,) if note else ()))
+
+
 def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ...],
            opts: ReportOptions, ask: RemoteAsk | None = None,
            compare_to: str | None = None) -> tuple[check.CheckReport, Comparison | None]:
@@ -152,7 +166,10 @@ def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ..
     ids = set(order)
     with StateAccess(inv.loaded.project) as access:
         remote = None if ask is None else remote_support.remote_state(inv.loaded, access, ids, ask)
-        report = check.check(inv.loaded, access, command, ids, remote)
+        report = _with_notes(inv, check.check(inv.loaded, access, command, ids, remote))
+    for warning in report.warnings:
+        if warning not in inv.loaded.warnings:  # those were shown when the project was loaded
+            inv.console.warn(warning)
     broken = inv.strict and bool(inv.loaded.broken)
     _emit(inv, report, opts, failed_load=broken, comparison=comparison)
     if broken:

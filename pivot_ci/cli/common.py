@@ -92,6 +92,8 @@ def pivot_command(*, allow_all: bool = True,
                 if not reports:
                     raise
                 return f(ReportInvocation(proj, None, exc, strict, cwd, console), *args, **kwargs)
+            for skip in loaded.skipped:
+                console.debug(f"skipped {skip.path}: {skip.why}")
             if not strict:
                 for b in loaded.broken:
                     console.warn(b.warning(all_pipelines))

@@ -37,6 +37,7 @@ class Loaded:
     scope: frozenset[model.StageId]
     broken: tuple[BrokenPipeline, ...]
     warnings: tuple[str, ...]
+    skipped: tuple[discover.Skipped, ...] = ()  # files and directories discovery passed over, and why
 
     def in_order(self, ids: set[model.StageId] | frozenset[model.StageId]) -> list[model.StageId]:
         return [sid for sid in self.graph.order if sid in ids]
@@ -88,7 +89,8 @@ def _broken_upstream(g: graph.StageGraph, scope: frozenset[model.StageId], dirs:
 
 
 def load(project: Project, cwd: Path, *, all_pipelines: bool, skip_broken: bool = False) -> Loaded:
-    files = discover.find_all(project)
+    skipped: list[discover.Skipped] = []
+    files = discover.find_all(project, skipped)
     current_file = None if all_pipelines else discover.find_current(project, cwd)
     if current_file is not None:
         # the current pipeline first, so its stages keep bare display names
@@ -111,4 +113,4 @@ def load(project: Project, cwd: Path, *, all_pipelines: bool, skip_broken: bool 
             st = g.stages[miss.stage]
             warnings.append(f"stage '{g.display(miss.stage)}' ({st.location}): dependency '{miss.path}' "
                             "is not produced by any stage and does not exist")
-    return Loaded(project, g, all_pipelines, current, scope, tuple(broken), tuple(warnings))
+    return Loaded(project, g, all_pipelines, current, scope, tuple(broken), tuple(warnings), tuple(skipped))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 
 from pivot_ci import errors
+from pivot_ci.dag.graph import StageGraph
 from pivot_ci.dag.load import Loaded
 from pivot_ci.engine import status
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.pipeline import model
+from pivot_ci.state import statedir
 
 
 class Command(enum.Enum):
@@ -98,6 +101,8 @@ def _fix(loaded: Loaded, st: status.StageStatus, failure: Failure | None) -> str
     scope = "--all " if loaded.all_pipelines else ""
     if failure is Failure.NOT_PUSHED:
         return f"pivot push {scope}{st.display} (where the outputs exist)"
+    if failure is Failure.MISSING_OUTPUT:  # the lock is current: the outputs exist where they were built
+        return f"pivot pull {scope}{st.display}"
     lock_kinds = (status.ReasonKind.NO_LOCK, status.ReasonKind.UPSTREAM)
     only_lock = (not st.has_lock and all(r.kind in lock_kinds for r in st.reasons)
                  and not st.missing_files)
@@ -112,14 +117,34 @@ def _pushed(access: StateAccess, spec: model.StageSpec, remote: RemoteState | No
     return lock is not None and all(e["hash"] in remote.available for e in lock["outs"])
 
 
+def _only_missing(graph: StageGraph, statuses: dict[model.StageId, status.StageStatus]) -> set[model.StageId]:
+    """Stages stale only because outputs are missing from workspace and cache, theirs or upstream ones'.
+
+    A fresh clone looks like this: every lock current, no output anywhere. Such stages are not stale in
+    the sense that `repro` is the fix: the outputs exist where they were built, and `pull` brings them.
+    """
+    found: set[model.StageId] = set()
+    for sid, st in statuses.items():  # topological order
+        kinds = {r.kind for r in st.reasons}
+        if not kinds or not kinds <= {status.ReasonKind.OUT_MISSING, status.ReasonKind.UPSTREAM}:
+            continue
+        up = [p for p in graph.graph.predecessors(sid) if p in statuses and statuses[p].stale]
+        if all(p in found for p in up):
+            found.add(sid)
+    return found
+
+
 def _stage_check(loaded: Loaded, access: StateAccess, command: Command, st: status.StageStatus,
-                 missing_deps: tuple[str, ...], remote: RemoteState | None) -> StageCheck:
+                 missing_deps: tuple[str, ...], remote: RemoteState | None, only_missing: bool) -> StageCheck:
     failure = None
     if command is Command.VERIFY and missing_deps:
         failure = Failure.MISSING_DEP
-    elif st.missing_files and not [r for r in st.reasons if r.kind is not status.ReasonKind.OUT_MISSING]:
-        # with --allow-missing the remote was asked too: the output exists nowhere a checkout could get it
-        failure = Failure.NOT_PUSHED if remote is not None and remote.allow_missing else Failure.MISSING_OUTPUT
+    elif only_missing and remote is not None and remote.allow_missing:
+        # the remote was asked too: the output exists nowhere a checkout could get it; a stage whose own
+        # outputs are there but whose upstream ones are not must be rebuilt
+        failure = Failure.NOT_PUSHED if st.missing_files else Failure.STALE
+    elif only_missing:
+        failure = Failure.MISSING_OUTPUT
     elif st.stale:
         failure = Failure.STALE
     return StageCheck(st, failure is None, failure, missing_deps, access.lock_display(st.spec),
@@ -144,16 +169,61 @@ def check(loaded: Loaded, access: StateAccess, command: Command, ids: set[model.
     for miss in g.missing_deps:
         if miss.stage in statuses and not _on_remote(access, g.stages[miss.stage], miss.path, remote):
             missing.setdefault(miss.stage, []).append(miss.path)
+    only_missing = _only_missing(g, statuses)
     pipelines = []
     for pipe in g.merged.pipelines:
-        stages = tuple(_stage_check(loaded, access, command, statuses[st.id], tuple(missing.get(st.id, ())), remote)
+        stages = tuple(_stage_check(loaded, access, command, statuses[st.id], tuple(missing.get(st.id, ())), remote,
+                                    st.id in only_missing)
                        for st in pipe.stages if st.id in statuses)
         if stages or (loaded.current is not None and pipe.name == loaded.current.name):
             pipelines.append(PipelineCheck(pipe.name, pipe.file, pipe.state_dir, stages))
     for broken in loaded.broken:
         if loaded.all_pipelines:
             pipelines.append(_broken(broken.file, broken.error))
-    return CheckReport(command, loaded.all_pipelines, tuple(pipelines), loaded.warnings)
+    orphans = [] if loaded.broken else _orphan_locks(loaded, access, {p.state_dir for p in pipelines})
+    return CheckReport(command, loaded.all_pipelines, tuple(pipelines), loaded.warnings + tuple(orphans))
+
+
+def _orphan_locks(loaded: Loaded, access: StateAccess, state_dirs: set[str]) -> list[str]:
+    """A warning for each lock file in `state_dirs` that no declared stage owns (a renamed or removed stage)."""
+    owned: dict[str, set[str]] = {}
+    for sid in loaded.graph.stages:
+        owned.setdefault(sid.state_dir, set()).add(sid.name)
+    found = []
+    for state_dir in sorted(state_dirs):
+        try:
+            names = os.listdir(access.state_dir(state_dir) / statedir.STAGES_DIR)
+        except OSError:
+            continue
+        for name in sorted(names):
+            stage = name.removesuffix(statedir.LOCK_SUFFIX)
+            if stage != name and stage not in owned.get(state_dir, set()):
+                rel = f"{state_dir}/{statedir.STAGES_DIR}/{name}"
+                found.append(f"lock file {rel} belongs to no stage (was stage '{stage}' renamed or removed? "
+                             f"then `git rm {rel}`)")
+    return found
+
+
+def missing_note(report: CheckReport, remote: str | None, configured: bool) -> str | None:
+    """Advice for stages whose outputs are in neither workspace nor cache (a fresh clone), or None.
+
+    `remote`: the default remote's name; `configured`: whether any remote is configured.
+    """
+    n = sum(1 for s in report.stages if s.failure is Failure.MISSING_OUTPUT)
+    if not n:
+        return None
+    scope = " --all" if report.all_pipelines else ""
+    what = f"{n} stage{'s have' if n > 1 else ' has'} outputs in neither the workspace nor the cache"
+    ci = (f"  in CI: `pivot verify{scope} --allow-missing` checks them on the remote without downloading "
+          "(README, 'Use in CI')")
+    if configured:
+        source = f"remote '{remote}'" if remote else "the remote (-r NAME)"
+        return f"{what}:\n  here: `pivot pull{scope}` fetches them from {source}\n{ci}"
+    return "\n".join([
+        f"{what}, and no remote is configured (a fresh clone?):",
+        f"  outputs travel through a remote: `pivot remote add NAME URL --default` (commit .pivot/config.yaml), "
+        f"then `pivot push{scope}` where they were built",
+        f"  here: `pivot pull{scope}`, or `pivot repro{scope}` to rebuild them", ci])
 
 
 def _broken(file: str, error: errors.PivotError) -> PipelineCheck:

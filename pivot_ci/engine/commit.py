@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import posixpath
 from collections.abc import Mapping
 
 from pivot_ci.dag.graph import StageGraph
@@ -10,7 +11,7 @@ from pivot_ci.engine import status
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.errors import PivotError, StateError
 from pivot_ci.pipeline import model
-from pivot_ci.state import hashing, lockfile
+from pivot_ci.state import gitignore, hashing, lockfile
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -93,9 +94,21 @@ def commit(access: StateAccess, st: model.StageSpec,
         if isinstance(data, CommitProblem):
             return data
         lockfile.write(access.lock_path(st), data)
+        ignore_outputs(access, st)
     except (OSError, PivotError) as exc:  # disk full, a cache that is not the project's...
         return CommitProblem(f"cannot record its outputs: {exc}")
     return None
+
+
+def ignore_outputs(access: StateAccess, st: model.StageSpec) -> None:
+    """`/<name>` for each cached output in the .gitignore beside it, as DVC does (metrics stay in git)."""
+    by_dir: dict[str, list[str]] = {}
+    for out in st.outs:
+        parent, name = posixpath.split(out.path)
+        if name != gitignore.FILE_NAME:
+            by_dir.setdefault(parent or ".", []).append(name)
+    for parent, names in by_dir.items():
+        gitignore.add(access.project.abs(parent), names)
 
 
 def commit_stages(access: StateAccess, graph: StageGraph, order: list[model.StageId],

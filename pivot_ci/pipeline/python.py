@@ -19,8 +19,9 @@ from pivot_ci.pipeline import api, build, gates, guard, model, params
 from pivot_ci.pipeline.build import FileContext
 
 PRIVATE_PREFIX = "_pivot_pipeline_"
+_NOT_OURS = "; if it is not a pivot pipeline, list its directory in .pivotignore (at the project root)"
 _LOAD_HINT = ("run `python {file}` to see the full traceback; with --all, --skip-broken warns about a "
-              "pipeline file that fails to load instead of failing")
+              "pipeline file that fails to load instead of failing" + _NOT_OURS)
 
 
 def private_module_name(path: Path) -> str:
@@ -80,7 +81,7 @@ def exec_file(path: Path, project_root: Path) -> ModuleType:
 def _failure(ctx: FileContext, path: Path, exc: BaseException) -> errors.PivotError:
     if isinstance(exc, SyntaxError):
         return ctx.error(f"cannot parse pipeline file: {exc.msg}", exc.lineno,
-                         hint="fix the Python syntax at that line")
+                         hint="fix the Python syntax at that line" + _NOT_OURS)
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
     line = frames[-1].lineno if frames else None
     if isinstance(exc, guard.ProcessEnd):
@@ -92,7 +93,7 @@ def _failure(ctx: FileContext, path: Path, exc: BaseException) -> errors.PivotEr
             f"cannot load pipeline file: module '{exc.name}' is not installed", file=ctx.file, line=line,
             hint=(f"install '{exc.name}' in this environment; in a pre-commit hook add it to "
                   "`additional_dependencies`, or use a `repo: local` hook with `language: system` "
-                  "(see README, 'Use in CI')"))
+                  "(see README, 'Use in CI')" + _NOT_OURS))
     return errors.DiscoveryError(f"cannot load pipeline file: {type(exc).__name__}: {exc}",
                                  file=ctx.file, line=line, hint=_LOAD_HINT.format(file=ctx.file))
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pivot_ci.engine.check import CheckReport, Command, PipelineCheck, StageCheck
+from pivot_ci.engine.check import CheckReport, Command, Failure, PipelineCheck, StageCheck
 
 if TYPE_CHECKING:
     from pivot_ci.compare.values import Comparison
 
 MAX_NAMES = 8  # stages named on one collapsed line before "+N more"
 _UPSTREAM = "stale through upstream stages:"
+_MISSING = "outputs missing from the workspace and the cache:"
 
 
 def _remote(s: StageCheck) -> str:
@@ -62,9 +63,19 @@ def _listed(s: StageCheck) -> bool:
     return _bad(s) or s.pushed is False
 
 
-def _collapsed(s: StageCheck) -> bool:
-    """Stale only because an upstream stage is: named on one line, its upstream carries the detail."""
-    return s.status.stale and s.status.only_upstream and not s.missing_deps and s.pushed is not False
+def _group(s: StageCheck) -> str | None:
+    """The one-line group a stage is named in, or None when it gets lines of its own.
+
+    Stale only because an upstream stage is: its upstream carries the detail. Outputs missing everywhere
+    (a fresh clone): the same fix for all of them, which the report's note gives.
+    """
+    if s.pushed is False or s.missing_deps:
+        return None
+    if s.failure is Failure.MISSING_OUTPUT:
+        return _MISSING
+    if s.status.stale and s.status.only_upstream:
+        return _UPSTREAM
+    return None
 
 
 def _names(stages: list[StageCheck]) -> str:
@@ -83,13 +94,17 @@ def _pipeline(report: CheckReport, p: PipelineCheck, explain: bool, verbose: boo
     if not listed:
         return []
     header = f"{p.name} ({p.file}, state {p.state_dir})"
-    upstream = [s for s in listed if _collapsed(s)]
-    if len(upstream) == len(listed):  # one line for a pipeline that is stale only through others
-        return [f"{header}: {_UPSTREAM} {_names(upstream)}"]
-    body = [x for s in listed if not _collapsed(s)
+    groups: dict[str, list[StageCheck]] = {}
+    for s in listed:
+        label = _group(s)
+        if label is not None:
+            groups.setdefault(label, []).append(s)
+    if len(groups) == 1 and sum(map(len, groups.values())) == len(listed):  # the pipeline on one line
+        ((label, stages),) = groups.items()
+        return [f"{header}: {label} {_names(stages)}"]
+    body = [x for s in listed if _group(s) is None
             for x in (_bad_lines(report, s, explain) if _bad(s) else [_ok_line(report, s)])]
-    if upstream:
-        body.append(f"  {_UPSTREAM} {_names(upstream)}")
+    body += [f"  {label} {_names(stages)}" for label, stages in groups.items()]
     return [header, *body]
 
 

@@ -107,7 +107,7 @@ def test_missing_output_not_in_cache_is_stale(multi: Project) -> None:
     assert out.code == 1
     report = multi.stage_json(out)["tune/report"]
     assert report["missing_files"] == ["tune/report.txt"]
-    assert report["fix"] == "pivot repro --all tune/report"
+    assert report["fix"] == "pivot pull --all tune/report"  # its lock is current: the output exists elsewhere
 
 
 def test_output_missing_but_cached_is_up_to_date_and_repro_restores(multi: Project) -> None:

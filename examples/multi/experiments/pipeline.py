@@ -1,5 +1,6 @@
-"""A pipeline declared in Python. It also has a stage called `train`: its display name becomes
-`experiments/train` in the merged graph, while its identity (and lock file) stays its own."""
+"""A pipeline declared in Python. It also has a stage called `train`, like the train pipeline: under `--all`
+this pipeline comes first (directory order), so its stage keeps the bare name `train` and the other one is
+shown as `train/train`; from inside train/ it is the other way round. Each keeps its own lock file."""
 import json
 
 from helpers import load_model, top_words
@@ -9,7 +10,7 @@ from pivot_ci import Pipeline
 pipeline = Pipeline("experiments")
 
 
-@pipeline.stage(deps=["../train/model.json", "helpers.py"], outs=["top_words.json"], params={"n": 3})
+@pipeline.stage(deps=["../train/model.json"], outs=["top_words.json"], params={"n": 3})  # helpers.py: fingerprinted
 def train(n: int) -> None:
     model = load_model("../train/model.json")
     result = {label: top_words(lk, n) for label, lk in model["likelihoods"].items()}
