@@ -14,11 +14,12 @@ from pivot_ci import discover, errors
 from pivot_ci.cli import common, remote_support, selection
 from pivot_ci.cli.common import ReportInvocation
 from pivot_ci.cli.remote_support import RemoteAsk
-from pivot_ci.engine import check
+from pivot_ci.engine import check, staged
 from pivot_ci.engine.access import StateAccess
+from pivot_ci.pipeline import model
 from pivot_ci.remote import config
 from pivot_ci.report import github, json_report, junit, text
-from pivot_ci.state import fsutil
+from pivot_ci.state import fsutil, gitread
 
 if TYPE_CHECKING:
     from pivot_ci.compare.values import Comparison
@@ -148,9 +149,18 @@ def _with_notes(inv: ReportInvocation, report: check.CheckReport) -> check.Check
     return dataclasses.replace(report, notes=report.notes + ((note,) if note else ()))
 
 
+def _git_state(inv: ReportInvocation, access: StateAccess, ids: set[model.StageId]) -> staged.GitState:
+    """Which lock files of the selected stages git has not staged, and whether pre-commit stashed changes."""
+    assert inv.loaded is not None
+    locks = [access.lock_display(inv.loaded.graph.stages[sid]) for sid in ids]
+    with gitread.GitRepo.open(inv.loaded.project.root, "verify --staged") as repo:
+        unstaged = repo.unstaged(locks)
+    return staged.GitState(frozenset(unstaged), os.environ.get("PRE_COMMIT") == "1", repo.prefix)
+
+
 def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ...],
-           opts: ReportOptions, ask: RemoteAsk | None = None,
-           compare_to: str | None = None) -> tuple[check.CheckReport, Comparison | None]:
+           opts: ReportOptions, ask: RemoteAsk | None = None, compare_to: str | None = None,
+           git_staged: bool = False) -> tuple[check.CheckReport, Comparison | None]:
     """Build and emit the report; a load error still yields the report files, then ends the command."""
     error = inv.load_error if inv.loaded is None else _no_pipelines(inv)
     if error is not None:
@@ -167,6 +177,8 @@ def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ..
     with StateAccess(inv.loaded.project) as access:
         remote = None if ask is None else remote_support.remote_state(inv.loaded, access, ids, ask)
         report = _with_notes(inv, check.check(inv.loaded, access, command, ids, remote))
+        if git_staged:
+            report = staged.apply(report, inv.loaded, access, _git_state(inv, access, ids))
     for warning in report.warnings:
         if warning not in inv.loaded.warnings:  # those were shown when the project was loaded
             inv.console.warn(warning)
@@ -205,17 +217,20 @@ def status(inv: ReportInvocation, targets: tuple[str, ...], explain: bool, exit_
 @click.option("--compare-to", "compare_to", default=None, metavar="REV",
               help="Also compare params and metrics with git revision REV and check the metric gates: a failing "
                    "gate (or data unavailable at REV) fails verify.")
+@click.option("--staged", "git_staged", is_flag=True,
+              help="For git pre-commit hooks: also fail when a lock file pivot wrote is not staged "
+                   "(the commit would lack it), naming the `git add` that fixes it.")
 @report_options
 @common.pivot_command(allow_all=True, reports=True)
 def verify(inv: ReportInvocation, targets: tuple[str, ...], allow_missing: bool, remote_name: str | None,
-           compare_to: str | None, fmt: str | None, as_json: bool, output: Path | None,
+           compare_to: str | None, git_staged: bool, fmt: str | None, as_json: bool, output: Path | None,
            extra: tuple[tuple[str, Path], ...], junit_strict: bool) -> int:
     """CI gate: every stage up to date and every output available (exit 1 otherwise)."""
     if remote_name is not None and not allow_missing:
         raise click.UsageError("-r/--remote is used by --allow-missing only")
     ask = RemoteAsk(remote_name, allow_missing=True) if allow_missing else None
     opts = _options(inv, fmt, as_json, output, extra, junit_strict)
-    report, comparison = _check(inv, check.Command.VERIFY, targets, opts, ask, compare_to)
+    report, comparison = _check(inv, check.Command.VERIFY, targets, opts, ask, compare_to, git_staged)
     return 0 if report.passed and (comparison is None or comparison.passed) else 1
 
 

@@ -80,9 +80,11 @@ def pivot_command(*, allow_all: bool = True,
 
     def decorate(f: Callable[..., int]) -> Callable[..., int]:
         @functools.wraps(f)
-        def wrapper(*args: Any, verbose: int, quiet: bool, all_pipelines: bool = False,
+        def wrapper(*args: Any, verbose: int, quiet: bool, directory: str | None, all_pipelines: bool = False,
                     skip_broken: bool = False, **kwargs: Any) -> int:
             console = Console(-1 if quiet else verbose)
+            if directory is not None:  # `pivot verify --all -C sub/dir`: hooks append their args last
+                os.chdir(directory)
             cwd = Path(os.getcwd())
             proj = project.find_root(cwd)
             strict = reports and all_pipelines and not skip_broken
@@ -104,7 +106,10 @@ def pivot_command(*, allow_all: bool = True,
                 return f(ReportInvocation(proj, loaded, None, strict, cwd, console), *args, **kwargs)
             return f(Invocation(loaded, cwd, console, skip_broken), *args, **kwargs)
 
-        cmd = verbosity_options(wrapper)
+        cmd: Callable[..., Any] = click.option(
+            "-C", "directory", type=click.Path(exists=True, file_okay=False), default=None,
+            help="Run as if pivot was started in this directory (also before the command).")(wrapper)
+        cmd = verbosity_options(cmd)
         if allow_all:
             cmd = click.option("--skip-broken", is_flag=True,
                                help="With --all: warn about pipeline files that fail to load instead of failing.")(cmd)

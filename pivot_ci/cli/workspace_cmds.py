@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from pivot_ci import project
+from pivot_ci import discover, errors, project
 from pivot_ci.cli import common, selection
 from pivot_ci.cli.common import Invocation
 from pivot_ci.dag import render
@@ -27,26 +27,60 @@ def init(verbose: int, quiet: bool) -> int:
     if not quiet:
         what = "Already a pivot project" if existed else "Initialised pivot project"
         click.echo(f"{what} in {here}", err=True)
+        click.echo(_next_steps(project.Project(here)), err=True, nl=False)
     return 0
+
+
+def _next_steps(proj: project.Project) -> str:
+    try:
+        found = discover.find_all(proj)
+    except errors.PivotError:  # the commands that load the project will say what is wrong
+        found = []
+    if found:
+        files = ", ".join(proj.rel(f) for f in found[:3]) + (", ..." if len(found) > 3 else "")
+        return (f"Pipeline files found: {files}. Next:\n"
+                "  pivot status --all       what is stale, and why\n"
+                "  pivot repro --all        run it, writing the lock files to commit\n")
+    return ("Next:\n"
+            "  1. write a pipeline file: pivot.yaml (stages with cmd: or python:, deps, outs) or a pipeline.py\n"
+            "     that imports pivot_ci, in this directory or any below it (README, 'Quickstart')\n"
+            "  2. pivot repro --all        run the stages; each records a lock file in a .pivot/stages/\n"
+            "  3. commit the pipeline files and lock files; `pivot verify --all` checks them in CI and\n"
+            "     git hooks (README, 'Use in CI')\n")
 
 
 @click.command()
 @click.argument("targets", nargs=-1)
-@click.option("-f", "--force", is_flag=True, help="Commit the named stages even if up to date.")
+@click.option("-f", "--force", is_flag=True,
+              help="Also record stages whose command, code or params changed without a run since; with "
+                   "TARGETS, record them even when up to date.")
 @common.pivot_command(allow_all=True)
 def commit(inv: Invocation, targets: tuple[str, ...], force: bool) -> int:
-    """Record current deps and outputs of stale (or named) stages: cache outputs, write locks."""
+    """Record what really happened: stages run with `repro --no-commit`, and deps or outputs changed by hand.
+
+    Hashes their current deps and outputs, caches the outputs and writes their lock files. A stage whose
+    command, code or params changed and that has not run since is refused (it would claim outputs that
+    were never produced that way), unless --force.
+    """
     order = selection.order(inv, targets, upstream=False)
     with selection.locked(inv, order, "commit"), StateAccess(inv.loaded.project) as access:
-        results = engine_commit.commit_stages(access, inv.loaded.graph, order, force=force and bool(targets))
-    for display, spec, problem in results:
-        if problem is None:
-            inv.console.info(f"committed '{display}'")
+        results = engine_commit.commit_stages(access, inv.loaded.graph, order, named=bool(targets), force=force)
+    scope = "--all " if inv.loaded.all_pipelines else ""
+    for done in results:
+        if done.problem is None:
+            inv.console.info(f"committed '{done.display}'")
+        elif done.refused:
+            inv.console.error(click.style(f"not committed '{done.display}' ({done.spec.location}): "
+                                          f"{done.problem.message}", fg="red"))
+            inv.console.error(f"  run it: pivot repro {scope}{done.display}; or record it as it is: "
+                              f"pivot commit {scope}--force {done.display}")
         else:
-            inv.console.info(click.style(f"cannot commit '{display}' ({spec.location}): {problem.message}", fg="red"))
-    failed = sum(1 for *_, problem in results if problem is not None)
-    done = len(results) - failed
-    inv.console.info(f"{done} committed" + (f", {failed} failed" if failed else ""))
+            inv.console.error(click.style(f"cannot commit '{done.display}' ({done.spec.location}): "
+                                          f"{done.problem.message}", fg="red"))
+    failed = sum(1 for done in results if done.problem is not None)
+    committed = len(results) - failed
+    inv.console.info(f"{committed} committed" + (f", {failed} not committed" if failed else "")
+                     if results else "nothing to commit")
     return 1 if failed else 0
 
 

@@ -9,7 +9,7 @@ import os
 from pivot_ci import errors
 from pivot_ci.dag.graph import StageGraph
 from pivot_ci.dag.load import Loaded
-from pivot_ci.engine import status
+from pivot_ci.engine import commit, status
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.pipeline import model
 from pivot_ci.state import statedir
@@ -95,7 +95,8 @@ class CheckReport:
         return all(p.passed for p in self.pipelines)
 
 
-def _fix(loaded: Loaded, st: status.StageStatus, failure: Failure | None) -> str | None:
+def _fix(loaded: Loaded, st: status.StageStatus, failure: Failure | None, ran_as_is: bool = False) -> str | None:
+    """The command that fixes the stage; `ran_as_is`: it ran with --no-commit on today's inputs."""
     if failure is None:
         return None
     scope = "--all " if loaded.all_pipelines else ""
@@ -106,7 +107,7 @@ def _fix(loaded: Loaded, st: status.StageStatus, failure: Failure | None) -> str
     lock_kinds = (status.ReasonKind.NO_LOCK, status.ReasonKind.UPSTREAM)
     only_lock = (not st.has_lock and all(r.kind in lock_kinds for r in st.reasons)
                  and not st.missing_files)
-    verb = "commit" if only_lock else "repro"
+    verb = "commit" if only_lock or ran_as_is else "repro"
     return f"pivot {verb} {scope}{st.display}"
 
 
@@ -147,8 +148,9 @@ def _stage_check(loaded: Loaded, access: StateAccess, command: Command, st: stat
         failure = Failure.MISSING_OUTPUT
     elif st.stale:
         failure = Failure.STALE
+    ran = failure is Failure.STALE and not st.only_upstream and commit.ran_as_is(access, st.spec)
     return StageCheck(st, failure is None, failure, missing_deps, access.lock_display(st.spec),
-                      _fix(loaded, st, failure), _pushed(access, st.spec, remote))
+                      _fix(loaded, st, failure, ran), _pushed(access, st.spec, remote))
 
 
 def _on_remote(access: StateAccess, spec: model.StageSpec, path: str, remote: RemoteState | None) -> bool:

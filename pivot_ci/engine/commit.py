@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import posixpath
 from collections.abc import Mapping
+from typing import Any
 
 from pivot_ci.dag.graph import StageGraph
 from pivot_ci.engine import status
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.errors import PivotError, StateError
 from pivot_ci.pipeline import model
-from pivot_ci.state import gitignore, hashing, lockfile
+from pivot_ci.state import fsutil, gitignore, hashing, lockfile, runlog
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -93,11 +95,20 @@ def commit(access: StateAccess, st: model.StageSpec,
         data = lock_data(access, st, deps)
         if isinstance(data, CommitProblem):
             return data
-        lockfile.write(access.lock_path(st), data)
-        ignore_outputs(access, st)
+        write_lock(access, st, data)
     except (OSError, PivotError) as exc:  # disk full, a cache that is not the project's...
         return CommitProblem(f"cannot record its outputs: {exc}")
     return None
+
+
+def write_lock(access: StateAccess, st: model.StageSpec, data: lockfile.LockData) -> None:
+    """Write the lock file; remember what was written (state dir); git-ignore the cached outputs."""
+    raw = lockfile.dumps(data)
+    fsutil.atomic_write(access.lock_path(st), raw)
+    state = access.state_dir(st.state_dir)
+    runlog.remember_written(state, st.name, raw)
+    runlog.forget_ran(state, st.name)
+    ignore_outputs(access, st)
 
 
 def ignore_outputs(access: StateAccess, st: model.StageSpec) -> None:
@@ -111,16 +122,75 @@ def ignore_outputs(access: StateAccess, st: model.StageSpec) -> None:
         gitignore.add(access.project.abs(parent), names)
 
 
-def commit_stages(access: StateAccess, graph: StageGraph, order: list[model.StageId],
-                  force: bool) -> list[tuple[str, model.StageSpec, CommitProblem | None]]:
-    """`pivot commit`: commit the stale stages of `order` (every one with force) -> (display, spec, problem)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Committed:
+    """What `pivot commit` did with one stage: committed (problem None), failed, or refused."""
+
+    display: str
+    spec: model.StageSpec
+    problem: CommitProblem | None = None
+    refused: bool = False
+
+
+_RECIPE = (status.ReasonKind.CMD, status.ReasonKind.CODE, status.ReasonKind.PARAM)
+
+
+def _unrun(access: StateAccess, st: status.StageStatus) -> list[status.Reason]:
+    """The changes of command, code or params that no run has seen since the stage's lock was written.
+
+    A run with --no-commit is known (runlog): committing it records what really ran. Without a lock there
+    is nothing to compare: outputs made by hand are what the stage stands for.
+    """
+    changed = [r for r in st.reasons if r.kind in _RECIPE]
+    if not changed:
+        return []
+    ran = runlog.ran(access.state_dir(st.spec.state_dir), st.spec.name)
+    return [] if ran is not None and _same_recipe(access, st.spec, ran) else changed
+
+
+def _same_recipe(access: StateAccess, st: model.StageSpec, ran: runlog.RanRecord) -> bool:
+    return (ran["cmd"], ran["code"], ran["params"]) == (st.cmd, access.code(st), _plain(st.params))
+
+
+def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(dict(params)))  # type: ignore[no-any-return]
+
+
+def ran_as_is(access: StateAccess, st: model.StageSpec) -> bool:
+    """Whether the stage's last run (with --no-commit) saw exactly today's recipe and dependencies."""
+    ran = runlog.ran(access.state_dir(st.state_dir), st.name)
+    return ran is not None and _same_recipe(access, st, ran) and ran["deps"] == dep_hashes(access, st)
+
+
+def commit_stages(access: StateAccess, graph: StageGraph, order: list[model.StageId], *, named: bool,
+                  force: bool) -> list[Committed]:
+    """`pivot commit`: record the stages of `order` whose own deps, outputs or recipe changed.
+
+    A change of command, code or params that has not run is refused (naming it) unless `force`: the lock
+    would claim outputs that this recipe never produced. `named` with `force`: commit even up-to-date ones.
+    Stages stale only through upstream stages have nothing of their own to record.
+    """
     statuses = status.compute(access, graph, order)
     done = []
     for sid in order:
         st = statuses[sid]
-        if st.stale or force:
-            done.append((st.display, st.spec, commit(access, st.spec)))
+        own = [r for r in st.reasons if r.kind is not status.ReasonKind.UPSTREAM]
+        if not own and not (force and named):
+            continue
+        unrun = [] if force else _unrun(access, st)
+        if unrun:
+            what = "; ".join(str(r) for r in unrun)
+            done.append(Committed(st.display, st.spec, CommitProblem(f"{what}, and it has not run since"), True))
+            continue
+        done.append(Committed(st.display, st.spec, commit(access, st.spec)))
     return done
+
+
+def remember_run(access: StateAccess, st: model.StageSpec, deps: Mapping[str, str | None]) -> None:
+    """A successful run whose lock is not written (repro --no-commit), for `pivot commit`."""
+    runlog.remember_ran(access.state_dir(st.state_dir), {
+        "schema": runlog.SCHEMA, "stage": st.name, "cmd": st.cmd, "code": access.code(st),
+        "params": _plain(st.params), "deps": dict(deps)})
 
 
 def is_dir_hash(h: str) -> bool:

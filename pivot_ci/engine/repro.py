@@ -18,7 +18,6 @@ from pivot_ci.engine.executor import CmdRequest, Request
 from pivot_ci.engine.worker import ExecResult, PythonRequest
 from pivot_ci.errors import PivotError
 from pivot_ci.pipeline import model
-from pivot_ci.state import lockfile
 
 
 class Outcome(enum.Enum):
@@ -219,7 +218,7 @@ class _Scheduler:
             try:
                 data = commit.lock_data(self.access, st, deps)
                 if not isinstance(data, commit.CommitProblem):
-                    lockfile.write(self.access.lock_path(st), data)
+                    commit.write_lock(self.access, st, data)
             except (OSError, PivotError) as exc:  # disk full, a cache that is not the project's...
                 data = commit.CommitProblem(f"cannot record its outputs: {exc}")
             if isinstance(data, commit.CommitProblem):
@@ -229,6 +228,8 @@ class _Scheduler:
                     known = {p: h for p, h in deps.items() if h is not None}
                     warning = runs.record(self.access, st, known, data, res.duration)
                     warnings += [warning] if warning else []
+        elif res.ok:
+            commit.remember_run(self.access, st, deps)
         ok = res.ok and error is None
         self.finish(StageRun(sid, st_status.display, st, Outcome.RAN if ok else Outcome.FAILED,
                              st_status.reasons, res.duration, res.output, error, warnings=tuple(warnings),

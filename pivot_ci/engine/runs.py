@@ -123,7 +123,7 @@ def _restore(access: StateAccess, st: model.StageSpec, deps: Mapping[str, str], 
         fsutil.atomic_write(access.project.abs(m["path"]), runcache.metric_bytes(m))
     outs: list[lockfile.PathEntry] = [{"path": o["path"], "hash": o["hash"]} for o in entry["outs"]]
     metrics: list[lockfile.PathEntry] = [{"path": m["path"], "hash": m["hash"]} for m in entry["metrics"]]
-    lockfile.write(access.lock_path(st), commit.build_lock(access, st, deps, outs, metrics))
+    commit.write_lock(access, st, commit.build_lock(access, st, deps, outs, metrics))
 
 
 def _use(access: StateAccess, st: model.StageSpec, display: str, deps: Mapping[str, str],

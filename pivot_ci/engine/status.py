@@ -26,6 +26,7 @@ class ReasonKind(enum.Enum):
     DEP_MISSING = "dep missing"
     OUT_MISSING = "output missing"
     OUT_CHANGED = "output changed"
+    LOCK_UNSTAGED = "lock file not staged"  # verify --staged: the commit would lack the lock pivot wrote
     UPSTREAM = "upstream stale"
 
 
@@ -133,15 +134,16 @@ def own_reasons(access: StateAccess, graph: StageGraph,
 
 
 def own_check(access: StateAccess, graph: StageGraph, st: model.StageSpec,
-              remote_ok: frozenset[str] = frozenset()) -> OwnCheck:
+              remote_ok: frozenset[str] = frozenset(), locked: lockfile.LockData | None = None) -> OwnCheck:
     """The stage's own verdict, ignoring upstream.
 
     A missing dep that some stage produces is that stage's business (it is stale or restorable),
     so only deps that nothing produces count as missing here. `remote_ok`: hashes a remote holds
     (verify --allow-missing), which make an output or an unproduced dep missing here count as available.
+    `locked`: judge against this lock content instead of the stage's lock file.
     """
     hasher = access.hasher(st.state_dir)
-    lock = access.read_lock(st)
+    lock = locked if locked is not None else access.read_lock(st)
     locked_deps = {e["path"]: e["hash"] for e in lock["deps"]} if lock is not None else {}
     # each dep is hashed once (through the memo): without a lock, only the ones nothing produces
     now = {d.path: hasher.path(d.path) for d in st.deps if lock is not None or graph.producer_of(d.path) is None}

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from pivot_ci import errors, yamlutil
-from pivot_ci.pipeline import build, gates, model, params
+from pivot_ci.pipeline import build, gates, model, modules, params
 from pivot_ci.pipeline.build import FileContext
 
 Loader = yamlutil.Loader
@@ -116,7 +116,13 @@ def python_target(ctx: FileContext, text: object, line: int) -> model.PythonTarg
     if match is None:
         raise ctx.error(f"python: {text!r} is not 'module:function'", line,
                         hint="e.g. python: stages:train (stages.py in this directory)")
-    return model.PythonTarget(qualname=match.group(2), module=match.group(1), file=None)
+    module = match.group(1)
+    search = [ctx.project.abs(ctx.dir), ctx.project.root]
+    if not modules.in_project(module, search) and not modules.installed(module):
+        where = "this directory" if ctx.dir == "." else f"{ctx.dir}/"
+        raise ctx.error(f"python: module '{module}' not found (in {where}, the project root or the installed "
+                        "packages)", line, hint=modules.did_you_mean(module, search))
+    return model.PythonTarget(qualname=match.group(2), module=module, file=None)
 
 
 def _gate_lines(node: yaml.Node | None) -> dict[tuple[int, str | None], int]:

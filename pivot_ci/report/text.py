@@ -69,7 +69,7 @@ def _group(s: StageCheck) -> str | None:
     Stale only because an upstream stage is: its upstream carries the detail. Outputs missing everywhere
     (a fresh clone): the same fix for all of them, which the report's note gives.
     """
-    if s.pushed is False or s.missing_deps:
+    if s.pushed is not None or s.missing_deps:  # status --remote: each stage's [pushed] column counts
         return None
     if s.failure is Failure.MISSING_OUTPUT:
         return _MISSING

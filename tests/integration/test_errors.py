@@ -238,7 +238,7 @@ BROKEN = {
                  "two/pivot.yaml:4", "malformed YAML"),
     "py_raises": ("three/pipeline.py", "from pivot_ci import Pipeline\n\npipeline = Pipeline('three')\n"
                   "raise RuntimeError('no GPU here')\n", "three/pipeline.py:4", "RuntimeError: no GPU here"),
-    "py_missing_module": ("three/pipeline.py", "import pivot_test_module_that_is_not_installed\n",
+    "py_missing_module": ("three/pipeline.py", "import pivot_test_module_that_is_not_installed\nimport pivot_ci\n",
                           "three/pipeline.py:1", "module 'pivot_test_module_that_is_not_installed'"),
 }
 

@@ -130,7 +130,7 @@ def test_manifest_is_valid_and_its_files_pattern_selects_what_pivot_fingerprints
         assert (h["language"], h["pass_filenames"], h["require_serial"]) == ("python", False, True)
         assert h["stages"] == ["pre-commit", "pre-push"]
         assert h["minimum_pre_commit_version"] == "3.2.0"
-    assert hooks["pivot-verify-all"]["entry"] == "pivot verify --all"
+    assert hooks["pivot-verify-all"]["entry"] == "pivot verify --all --staged"
     assert hooks["pivot-status-all"]["entry"].startswith("pivot status --all")
     assert hooks["pivot-status-all"]["verbose"] is True
     assert hooks["pivot-status-all"]["files"] == hooks["pivot-verify-all"]["files"]
@@ -150,7 +150,7 @@ def test_readme_documents_the_hook_and_the_local_recipe_the_error_points_to() ->
     local = [yaml.safe_load(b) for b in blocks if "repo: local" in b]
     assert len(local) == 1
     (hook,) = local[0]["repos"][0]["hooks"]
-    assert hook["entry"] == "pivot verify --all" and hook["language"] == "system"
+    assert hook["entry"] == "pivot verify --all --staged" and hook["language"] == "system"
     assert hook["pass_filenames"] is False and hook["require_serial"] is True
 
 
@@ -350,7 +350,7 @@ def test_plain_hook_falls_back_to_python3_m_pivot_ci_and_honours_PIVOT(tmp_path:
     fake = tmp_path / "fake-pivot"
     fake.write_text('echo "fake pivot in $(pwd -P): $*"\nexit 3\n')
     overridden = repo.commit_all("with PIVOT", env={"PIVOT": f"sh {fake}"}).failed()
-    assert f"fake pivot in {repo.root.resolve()}: verify --all" in overridden.output, overridden
+    assert f"fake pivot in {repo.root.resolve()}: -C . verify --all --staged" in overridden.output, overridden
 
     proj.run("repro", "--all").ok()
     repo.commit_all("reproduced", env=no_script).ok()
@@ -362,4 +362,90 @@ def test_plain_hooks_are_executable_posix_shims() -> None:
         text = hook.read_text()
         assert text.startswith("#!/bin/sh\n") and hook.stat().st_mode & 0o111
         assert "git rev-parse --show-toplevel" in text and "verify --all" in text
-        assert len(text.splitlines()) <= 15
+        assert len(text.splitlines()) <= 20
+
+
+# --- lock files that are not staged, and projects in a monorepo subdirectory ---------------------------
+
+LOCKS = [".pivot/stages/clean.lock", "train/.pivot/stages/train.lock", "tune/.pivot/stages/report.lock",
+         "tune/.pivot/stages/train.lock"]
+
+
+def _repro_stage_data_only(repo: GitRepo, proj: factory.Project, sub: str = "") -> None:
+    """Edit raw data, reproduce, and stage the data but none of the lock files repro rewrote."""
+    proj.write("prep/raw.txt", "new raw data\n")
+    proj.run("repro", "--all", "-q").ok()
+    repo.git("add", f"{sub}prep/raw.txt").ok()
+    unstaged = repo.git("diff", "--name-only").ok().output.split()
+    assert sorted(unstaged) == sorted(f"{sub}{lock}" for lock in LOCKS)
+
+
+def _blocked_for_unstaged_locks(result: Result, sub: str) -> None:
+    """Each lock named with `git add` (paths from the repository top), none with `pivot repro`."""
+    ordered = [f"{sub}{LOCKS[i]}" for i in (0, 1, 3, 2)]  # report order: pipelines, then their stages
+    assert f"4 lock files are not staged, so the commit would not contain them: git add {' '.join(ordered)}\n" \
+        in result.output, result
+    for lock in ordered:
+        assert f"fix: git add {lock}\n" in result.output, result
+    assert "fix: pivot repro" not in result.output, result
+
+
+def test_plain_hook_blocks_unstaged_lock_files_and_runs_in_a_monorepo_subdirectory(
+        tmp_path: Path, env: dict[str, str]) -> None:
+    repo = gitrepo.init(tmp_path / "mono", env)
+    proj = factory.multi(tmp_path / "mono" / "ml")
+    proj.run("init").ok()
+    repo.install_hook(HOOKS / "pre-commit")
+    no_project = repo.commit_all("no pivot.dir: the top is not a project").failed()
+    assert "not inside a pivot project" in no_project.output, no_project
+    repo.git("config", "--add", "pivot.dir", "ml").ok()
+    assert "fix: pivot repro --all clean\n" in repo.commit_all("nothing reproduced").failed().output
+    proj.run("repro", "--all", "-q").ok()
+    repo.commit_all("reproduced").ok()
+
+    _repro_stage_data_only(repo, proj, "ml/")
+    blocked = repo.git("commit", "-m", "data without its locks").failed()
+    _blocked_for_unstaged_locks(blocked, "ml/")
+    repo.git("add", *[f"ml/{lock}" for lock in LOCKS]).ok()
+    repo.git("commit", "-m", "data with its locks").ok()
+
+    proj.write("prep/pivot.yaml", proj.read("prep/pivot.yaml") + """
+  extra:
+    cmd: python ../tools/copy.py raw.txt extra.txt
+    deps: [raw.txt]
+    outs: [extra.txt]
+""")
+    proj.run("repro", "--all", "-q").ok()
+    repo.git("add", "ml/prep/pivot.yaml").ok()  # the new stage's lock file is untracked
+    new = repo.git("commit", "-m", "a new stage without its lock").failed()
+    assert "fix: git add ml/.pivot/stages/extra.lock\n" in new.output, new
+    repo.git("add", "-A").ok()  # .gitignore files pivot wrote keep the outputs out of it
+    repo.git("commit", "-m", "a new stage").ok()
+    assert "ml/prep/extra.txt" not in repo.git("ls-files").ok().output
+
+
+@PRECOMMIT
+def test_precommit_hook_sees_the_stashed_lock_and_asks_for_git_add_not_repro(
+        tmp_path: Path, hook_env: dict[str, str], hook_source: HookSource) -> None:
+    repo = gitrepo.init(tmp_path / "mono", hook_env)
+    proj = factory.multi(tmp_path / "mono" / "ml")
+    proj.run("init").ok()
+    config = _config(hook_source, "args: [-C, ml]")
+    (repo.root / ".pre-commit-config.yaml").write_text(config)
+    _pre_commit(repo, "install").ok()
+    proj.run("repro", "--all", "-q").ok()
+    repo.commit_all("reproduced", timeout=VENV_TIMEOUT).ok()  # the hook runs in ml/, and passes
+
+    _repro_stage_data_only(repo, proj, "ml/")
+    blocked = repo.git("commit", "-m", "data without its locks", timeout=VENV_TIMEOUT).failed()
+    assert "Unstaged files detected" in blocked.output  # pre-commit stashed the new lock files away
+    _blocked_for_unstaged_locks(blocked, "ml/")
+    assert repo.git("diff", "--name-only").ok().output.split()  # and put them back
+    repo.git("add", "ml").ok()
+    passed = repo.git("commit", "-m", "data with its locks", timeout=VENV_TIMEOUT).ok()
+    assert re.search(r"pivot verify --all\.+Passed", passed.output), passed
+
+    proj.write("train/helpers.py", "def scale(x):\n    return x * 5\n")  # a real change, also unstaged
+    repo.git("add", "ml/train/helpers.py").ok()
+    stale = repo.git("commit", "-m", "code without repro", timeout=VENV_TIMEOUT).failed()
+    assert "fix: pivot repro --all train\n" in stale.output and "git add" not in stale.output, stale

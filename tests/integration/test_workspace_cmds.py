@@ -10,9 +10,13 @@ from tests.support.factory import Project
 
 def test_init_creates_state_dir_with_gitignore(tmp_path: os.PathLike[str]) -> None:
     p = Project(tmp_path)  # type: ignore[arg-type]
-    p.run("init").ok()
+    out = p.run("init").ok()
     assert "!/stages/*.lock" in p.read(".pivot/.gitignore")
-    assert "Already a pivot project" in p.run("init").ok().stderr
+    assert "Next:\n  1. write a pipeline file: pivot.yaml" in out.stderr and "pivot repro --all" in out.stderr
+    p.write("a/pivot.yaml", "stages:\n  s:\n    cmd: echo\n")
+    again = p.run("init").ok().stderr
+    assert "Already a pivot project" in again and "Pipeline files found: a/pivot.yaml. Next:" in again
+    assert p.run("init", "-q").ok().stderr == ""
 
 
 def test_checkout_restores_deleted_outputs_including_directories(project: Project) -> None:

@@ -145,3 +145,21 @@ def test_pipeline_py_nested_stage_function(proj: Project) -> None:
         make()
         """)
     assert "must be defined at module level" in err.message
+
+
+def test_misspelt_python_module_is_a_load_error_with_did_you_mean(proj: Project) -> None:
+    (proj.root / "p/lib/models").mkdir(parents=True)
+    for rel in ("p/stages.py", "p/features.py", "p/lib/__init__.py", "p/lib/models/__init__.py",
+                "p/lib/models/forest.py", "shared.py"):
+        (proj.root / rel).write_text("def train():\n    pass\n")
+    err = _load_error(proj, "p/pivot.yaml", "stages:\n  a:\n    deps: [x]\n    python: stagse:train\n")
+    assert err.line == 4
+    assert err.message == "python: module 'stagse' not found (in p/, the project root or the installed packages)"
+    assert err.hint is not None and err.hint.startswith("did you mean 'stages'? modules there: ")
+    assert "features" in err.hint and "shared" in err.hint and "lib" in err.hint
+    err = _load_error(proj, "p/pivot.yaml", "stages:\n  a:\n    python: lib.models.forrest:train\n")
+    assert err.hint is not None and err.hint.startswith("did you mean 'lib.models.forest'?")
+    for ok in ("stages:train", "lib.models.forest:train", "shared.train", "json:dumps"):  # json: installed
+        path = proj.root / "p/pivot.yaml"
+        path.write_text(f"stages:\n  a:\n    python: {ok}\n")
+        assert load.load_file(proj, path).stages[0].python is not None

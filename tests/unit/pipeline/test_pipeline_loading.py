@@ -27,6 +27,7 @@ def proj(tmp_path: Path) -> Project:
 
 def test_yaml_stage_paths_are_project_relative_and_lines_kept(proj: Project) -> None:
     (proj.root / "a/data").mkdir(parents=True)
+    (proj.root / "a/mod.py").write_text("def fn():\n    pass\n")
     path = _write(proj.root, "a/pivot.yaml", """
         stages:
           one:
