@@ -14,7 +14,7 @@ from pivot_ci import discover, errors
 from pivot_ci.cli import common, remote_support, selection
 from pivot_ci.cli.common import ReportInvocation
 from pivot_ci.cli.remote_support import RemoteAsk
-from pivot_ci.engine import check, staged
+from pivot_ci.engine import check, explain, staged
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.pipeline import model
 from pivot_ci.remote import config
@@ -179,6 +179,8 @@ def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ..
         report = _with_notes(inv, check.check(inv.loaded, access, command, ids, remote))
         if git_staged:
             report = staged.apply(report, inv.loaded, access, _git_state(inv, access, ids))
+        if opts.explain:
+            report = explain.apply(report, access)
     for warning in report.warnings:
         if warning not in inv.loaded.warnings:  # those were shown when the project was loaded
             inv.console.warn(warning)
@@ -191,7 +193,9 @@ def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ..
 
 @click.command()
 @click.argument("targets", nargs=-1)
-@click.option("--explain", is_flag=True, help="Show old and new hashes of what changed.")
+@click.option("--explain", is_flag=True,
+              help="Show what changed: the functions of a Python stage's code, the files of a directory, "
+                   "old and new hashes.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 if anything is stale (implied by -q).")
 @click.option("--remote", "remote_name", is_flag=False, flag_value="", default=None, metavar="[NAME]",
               help="Also show whether each stage's outputs are on the remote (NAME, or the default remote).")

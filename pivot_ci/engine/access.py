@@ -11,7 +11,7 @@ from pivot_ci.engine.fingerprint import Fingerprinter
 from pivot_ci.errors import StateError
 from pivot_ci.pipeline import model
 from pivot_ci.project import STATE_DIR_NAME, Project
-from pivot_ci.state import cache, confine, hashing, lockfile, statedb, statedir
+from pivot_ci.state import cache, confine, hashing, lockfile, parts, statedb, statedir
 
 RACY_NS = 2_000_000_000  # a file younger than this may change again within its mtime tick: don't memoise
 
@@ -118,11 +118,36 @@ class StateAccess:
                 self._code_files[st.id] = tuple(path for path, _ in files)
                 return str(fp)
         fp, paths = self.fingerprinter.function_with_files(file, py.qualname, search)
+        self._keep_parts(st, fp)
         self._code_files[st.id] = paths
         sigs = [(p, _sig(p)) for p in paths]
         if all(sig is not None and time.time_ns() - sig[0] > RACY_NS for _, sig in sigs):
             db.memo_put(key, "", json.dumps([fp, sigs]))
         return fp
+
+    def _keep_parts(self, st: model.StageSpec, fp: str) -> None:
+        """What a fingerprint computed from source was made of, for `status --explain` after a change."""
+        found = self.fingerprinter.parts(fp)
+        if found is not None:
+            parts.put(self.state_dir(st.state_dir), fp, "\n".join(found).encode("utf-8", "surrogatepass"))
+
+    def code_parts(self, st: model.StageSpec, fp: str | None) -> tuple[str, ...] | None:
+        """The entries behind fingerprint `fp` of a Python stage: kept in its state dir, or the current code's."""
+        if st.python is None or fp is None:
+            return None
+        kept = parts.get(self.state_dir(st.state_dir), fp)
+        if kept is not None:
+            return tuple(kept.decode("utf-8", "surrogatepass").split("\n"))
+        if fp == self.code(st):  # computed through the memo: compute it again, from source
+            fresh = Fingerprinter(self.project.root)
+            search = [self.project.abs(st.pipeline_dir), self.project.root]
+            py = st.python
+            file = self.project.abs(py.file) if py.file is not None else (
+                fresh.resolve_module(py.module or "", search))
+            if file is not None:
+                fresh.function(file, py.qualname, search)
+                return fresh.parts(fp)
+        return None
 
     def code_files(self, st: model.StageSpec) -> tuple[str, ...]:
         """Absolute paths of the files (and import directories) a Python stage's fingerprint was read from."""

@@ -13,7 +13,7 @@ from pivot_ci.engine import status
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.errors import PivotError, StateError
 from pivot_ci.pipeline import model
-from pivot_ci.state import fsutil, gitignore, hashing, lockfile, runlog
+from pivot_ci.state import fsutil, gitignore, hashing, lockfile, parts, runlog
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -109,6 +109,21 @@ def write_lock(access: StateAccess, st: model.StageSpec, data: lockfile.LockData
     runlog.remember_written(state, st.name, raw)
     runlog.forget_ran(state, st.name)
     ignore_outputs(access, st)
+    _keep_dir_parts(access, st, data)
+
+
+def _keep_dir_parts(access: StateAccess, st: model.StageSpec, data: lockfile.LockData) -> None:
+    """The file list behind each directory dependency's hash, for `status --explain` once it changes.
+
+    Output directories have theirs in the cache already; a directory of source data does not.
+    """
+    state = access.state_dir(st.state_dir)
+    for entry in data["deps"]:
+        h = entry["hash"]
+        if hashing.is_tree_hash(h) and not parts.has(state, h) and not access.cache.has(h):
+            tree = access.hasher(st.state_dir).tree(entry["path"])
+            if tree is not None and tree.hash == h:
+                parts.put(state, h, hashing.manifest_bytes(tree.entries))
 
 
 def ignore_outputs(access: StateAccess, st: model.StageSpec) -> None:

@@ -93,6 +93,7 @@ class Fingerprinter:
         self._project: dict[_File, bool] = {}
         self._memo: dict[tuple[_File, str, _Search], tuple[str, tuple[tuple[_File, _Signature], ...]]] = {}
         self._resolved: dict[Path, _File] = {}
+        self._parts: dict[str, tuple[str, ...]] = {}
 
     def function(self, file: Path, qualname: str, search_paths: Sequence[Path]) -> str:
         """Fingerprint of function `qualname` (e.g. "train" or "Model.fit") defined in `file`."""
@@ -105,7 +106,12 @@ class Fingerprinter:
         entries.add(f"root:{state.rel}:{qualname}")
         digest = _digest(entries)
         self._memo[(path, qualname, search)] = (digest, deps)
+        self._parts[digest] = tuple(sorted(entries))
         return digest
+
+    def parts(self, digest: str) -> tuple[str, ...] | None:
+        """The sorted entries a fingerprint this instance computed was taken over (for `status --explain`)."""
+        return self._parts.get(digest)
 
     def function_with_files(self, file: Path, qualname: str,
                             search_paths: Sequence[Path]) -> tuple[str, tuple[str, ...]]:

@@ -140,6 +140,18 @@ def _rmtree(top: str) -> None:
             os.rmdir(directory)
 
 
+def replace_quickly(path: Path, data: bytes) -> None:
+    """Replace `path` atomically (rename) but without fsync: for records that may be lost in a crash."""
+    makedirs(path.parent)
+    tmp = temp_path(path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def remove_path(path: Path) -> None:
     """Remove a file, symlink or directory tree if present."""
     try:

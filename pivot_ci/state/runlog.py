@@ -15,7 +15,6 @@ atomically (temporary name, rename), without an fsync: losing the latest one in 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -39,20 +38,9 @@ def _path(state_dir: Path, stage: str, suffix: str) -> Path:
     return state_dir / RUNS_DIR / f"{stage}{suffix}"
 
 
-def _replace(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = fsutil.temp_path(path)
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def remember_written(state_dir: Path, stage: str, lock_bytes: bytes) -> None:
     """Keep a copy of the lock file just written for `stage`."""
-    _replace(_path(state_dir, stage, ".lock"), lock_bytes)
+    fsutil.replace_quickly(_path(state_dir, stage, ".lock"), lock_bytes)
 
 
 def written(state_dir: Path, stage: str) -> tuple[bytes, lockfile.LockData] | None:
@@ -67,7 +55,7 @@ def written(state_dir: Path, stage: str) -> tuple[bytes, lockfile.LockData] | No
 
 
 def remember_ran(state_dir: Path, record: RanRecord) -> None:
-    _replace(_path(state_dir, record["stage"], ".ran.json"), json.dumps(record, sort_keys=True).encode())
+    fsutil.replace_quickly(_path(state_dir, record["stage"], ".ran.json"), json.dumps(record, sort_keys=True).encode())
 
 
 def ran(state_dir: Path, stage: str) -> RanRecord | None:
