@@ -24,6 +24,7 @@ COMMANDS = {
     "repro": "repro_cmd", "status": "check_cmds", "verify": "check_cmds",
     "push": "remote_cmds", "fetch": "remote_cmds", "pull": "remote_cmds", "remote": "remote_cmds",
     "params": "compare_cmds", "metrics": "compare_cmds",
+    "completion": "completion",
 }
 
 

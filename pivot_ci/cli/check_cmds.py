@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pivot_ci import discover, errors
-from pivot_ci.cli import common, remote_support, selection
+from pivot_ci.cli import common, completion, remote_support, selection
 from pivot_ci.cli.common import ReportInvocation
 from pivot_ci.cli.remote_support import RemoteAsk
 from pivot_ci.engine import check, explain, staged
@@ -192,7 +192,7 @@ def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ..
 
 
 @click.command()
-@click.argument("targets", nargs=-1)
+@completion.targets_argument
 @click.option("--explain", is_flag=True,
               help="Show what changed: the functions of a Python stage's code, the files of a directory, "
                    "old and new hashes.")
@@ -213,7 +213,7 @@ def status(inv: ReportInvocation, targets: tuple[str, ...], explain: bool, exit_
 
 
 @click.command()
-@click.argument("targets", nargs=-1)
+@completion.targets_argument
 @click.option("--allow-missing", is_flag=True,
               help="Outputs missing here count as available when the remote has them (checked, not downloaded).")
 @click.option("-r", "--remote", "remote_name", default=None, metavar="NAME",

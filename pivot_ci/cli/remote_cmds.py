@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from pivot_ci import project
-from pivot_ci.cli import common, selection, workspace_cmds
+from pivot_ci.cli import common, completion, selection, workspace_cmds
 from pivot_ci.cli.common import Invocation
 from pivot_ci.cli.remote_support import ProgressLine, default_jobs, human_bytes, opened, stage_refs
 from pivot_ci.engine import checkout as engine_checkout
@@ -90,7 +90,7 @@ def _report(inv: Invocation, verb: str, result: sync.SyncResult, entries: remote
 
 
 @click.command()
-@click.argument("targets", nargs=-1)
+@completion.targets_argument
 @transfer_options
 @click.option("--no-run-cache", is_flag=True, help="Push outputs only, not the stages' run-cache entries.")
 @common.pivot_command(allow_all=True)
@@ -102,7 +102,7 @@ def push(inv: Invocation, targets: tuple[str, ...], remote_name: str | None, job
 
 
 @click.command()
-@click.argument("targets", nargs=-1)
+@completion.targets_argument
 @transfer_options
 @common.pivot_command(allow_all=True)
 def fetch(inv: Invocation, targets: tuple[str, ...], remote_name: str | None, jobs: int | None,
@@ -113,7 +113,7 @@ def fetch(inv: Invocation, targets: tuple[str, ...], remote_name: str | None, jo
 
 
 @click.command()
-@click.argument("targets", nargs=-1)
+@completion.targets_argument
 @transfer_options
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that differ from the lock file.")
 @click.option("--link", type=click.Choice([m.value for m in cache.LinkMode]), default="copy",

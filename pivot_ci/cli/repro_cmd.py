@@ -9,7 +9,7 @@ import json
 import click
 
 from pivot_ci import errors
-from pivot_ci.cli import common, selection
+from pivot_ci.cli import common, completion, selection
 from pivot_ci.cli.common import Invocation
 from pivot_ci.engine import repro as engine_repro
 from pivot_ci.engine.access import StateAccess
@@ -113,7 +113,7 @@ def _watch(inv: Invocation, targets: tuple[str, ...], extent: Extent, opts: Repr
 
 
 @click.command()
-@click.argument("targets", nargs=-1)
+@completion.targets_argument
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Stages run at once [CPU count; on a Dask cluster: its worker threads].")
 @click.option("-f", "--force", is_flag=True, help="Run the selected stages even if up to date.")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from pivot_ci import discover, errors, project
-from pivot_ci.cli import common, selection
+from pivot_ci.cli import common, completion, selection
 from pivot_ci.cli.common import Invocation
 from pivot_ci.dag import render
 from pivot_ci.engine import checkout as engine_checkout
@@ -50,7 +50,7 @@ def _next_steps(proj: project.Project) -> str:
 
 
 @click.command()
-@click.argument("targets", nargs=-1)
+@completion.targets_argument
 @click.option("-f", "--force", is_flag=True,
               help="Also record stages whose command, code or params changed without a run since; with "
                    "TARGETS, record them even when up to date.")
@@ -85,7 +85,7 @@ def commit(inv: Invocation, targets: tuple[str, ...], force: bool) -> int:
 
 
 @click.command()
-@click.argument("targets", nargs=-1)
+@completion.targets_argument
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that differ from the lock file.")
 @click.option("--link", type=click.Choice([m.value for m in cache.LinkMode]), default="copy",
               help="How outputs are put in place [copy].")

@@ -6,13 +6,15 @@ import bisect
 import dataclasses
 import os
 import posixpath
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from pivot_ci import errors
 from pivot_ci.pipeline import model
 from pivot_ci.pipeline.merge import Merged
 from pivot_ci.project import Project
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -40,7 +42,14 @@ class StageGraph:
         return self.merged.display[sid]
 
     def upstream(self, sid: model.StageId) -> set[model.StageId]:
+        import networkx as nx  # networkx costs more to import than most commands take to run
+
         return set(nx.ancestors(self.graph, sid))
+
+    def downstream(self, sid: model.StageId) -> set[model.StageId]:
+        import networkx as nx
+
+        return set(nx.descendants(self.graph, sid))
 
     def producer_of(self, path: str) -> model.StageId | None:
         """The stage producing `path` (exactly, or a directory output containing it)."""
@@ -101,6 +110,8 @@ def _check_nested(merged: Merged, producers: dict[str, model.StageId]) -> None:
 
 
 def _cycle_error(g: nx.DiGraph, merged: Merged) -> errors.GraphError | None:
+    import networkx as nx
+
     try:
         cycle = nx.find_cycle(g)
     except nx.NetworkXNoCycle:
@@ -113,6 +124,8 @@ def _cycle_error(g: nx.DiGraph, merged: Merged) -> errors.GraphError | None:
 
 
 def build(project: Project, merged: Merged) -> StageGraph:
+    import networkx as nx
+
     producers = _index_outputs(merged)
     _check_nested(merged, producers)
     sorted_outs = sorted(producers)

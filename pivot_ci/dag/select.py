@@ -8,8 +8,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import networkx as nx
-
 from pivot_ci import errors
 from pivot_ci.dag.load import Loaded
 from pivot_ci.pipeline import model
@@ -77,5 +75,5 @@ def with_downstream(loaded: Loaded, ids: set[model.StageId]) -> set[model.StageI
     """`ids` and every stage of the scope that depends on one of them, directly or not."""
     out = set(ids)
     for sid in ids:
-        out |= nx.descendants(loaded.graph.graph, sid)
+        out |= loaded.graph.downstream(sid)
     return out & loaded.scope

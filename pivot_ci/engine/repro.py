@@ -9,8 +9,6 @@ import json
 import time
 from collections.abc import Callable, Iterable
 
-import networkx as nx
-
 from pivot_ci.dag.graph import StageGraph
 from pivot_ci.engine import commit, executors, outputs, runs, status
 from pivot_ci.engine.access import StateAccess
@@ -246,7 +244,7 @@ class _Scheduler:
         return sorted(ready, key=rank.__getitem__)
 
     def block_downstream(self, sid: model.StageId, to_run: Iterable[model.StageId]) -> None:
-        down = nx.descendants(self.graph.graph, sid)
+        down = self.graph.downstream(sid)
         for child in to_run:
             if child in down and child not in self.runs:
                 self.finish(StageRun(child, self.graph.display(child), self.graph.stages[child], Outcome.BLOCKED,

@@ -371,11 +371,14 @@ LOCKS = [".pivot/stages/clean.lock", "train/.pivot/stages/train.lock", "tune/.pi
          "tune/.pivot/stages/train.lock"]
 
 
-def _repro_stage_data_only(repo: GitRepo, proj: factory.Project, sub: str = "") -> None:
-    """Edit raw data, reproduce, and stage the data but none of the lock files repro rewrote."""
-    proj.write("prep/raw.txt", "new raw data\n")
+def _repro_stage_data_only(repo: GitRepo, proj: factory.Project, sub: str = "", edit: str = "prep/raw.txt") -> None:
+    """Edit raw data (or the cmd of the first stage), reproduce, stage the edit but none of the new lock files."""
+    if edit == "prep/raw.txt":
+        proj.write(edit, "new raw data\n")
+    else:
+        proj.write(edit, proj.read(edit).replace("+clean", "+cleaner"))
     proj.run("repro", "--all", "-q").ok()
-    repo.git("add", f"{sub}prep/raw.txt").ok()
+    repo.git("add", f"{sub}{edit}").ok()
     unstaged = repo.git("diff", "--name-only").ok().output.split()
     assert sorted(unstaged) == sorted(f"{sub}{lock}" for lock in LOCKS)
 
@@ -436,13 +439,14 @@ def test_precommit_hook_sees_the_stashed_lock_and_asks_for_git_add_not_repro(
     proj.run("repro", "--all", "-q").ok()
     repo.commit_all("reproduced", timeout=VENV_TIMEOUT).ok()  # the hook runs in ml/, and passes
 
-    _repro_stage_data_only(repo, proj, "ml/")
-    blocked = repo.git("commit", "-m", "data without its locks", timeout=VENV_TIMEOUT).failed()
+    # a change the hook's `files:` selects (a data-only commit does not run it: see the README)
+    _repro_stage_data_only(repo, proj, "ml/", edit="prep/pivot.yaml")
+    blocked = repo.git("commit", "-m", "a cmd change without its locks", timeout=VENV_TIMEOUT).failed()
     assert "Unstaged files detected" in blocked.output  # pre-commit stashed the new lock files away
     _blocked_for_unstaged_locks(blocked, "ml/")
     assert repo.git("diff", "--name-only").ok().output.split()  # and put them back
     repo.git("add", "ml").ok()
-    passed = repo.git("commit", "-m", "data with its locks", timeout=VENV_TIMEOUT).ok()
+    passed = repo.git("commit", "-m", "a cmd change with its locks", timeout=VENV_TIMEOUT).ok()
     assert re.search(r"pivot verify --all\.+Passed", passed.output), passed
 
     proj.write("train/helpers.py", "def scale(x):\n    return x * 5\n")  # a real change, also unstaged
