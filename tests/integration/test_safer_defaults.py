@@ -117,3 +117,15 @@ def test_a_fresh_clone_is_told_how_outputs_travel_not_to_repro(tmp_path: Path) -
     clone.run("verify", "--all", "--allow-missing").ok()
     clone.run("pull", "--all", "-q").ok()
     clone.run("verify", "--all").ok()
+
+
+def test_the_ci_recipes_start_from_the_remote() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    section = readme[readme.index("\n## Use in CI\n"):]
+    first_block = section[section.index("```bash\n") + 8:]
+    assert first_block.startswith("pivot remote add origin ")  # the recipe this test's fresh clone follows
+    assert "pivot verify --all --allow-missing" in first_block[:first_block.index("```")]
+    for doc in (section[:section.index("\n## Remotes\n")], (root / "github-action/README.md").read_text()):
+        workflow = doc[doc.index("# .github/workflows/pivot.yml"):]
+        assert "allow-missing: true" in workflow[:workflow.index("```")]
