@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import posixpath
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pivot_ci.dag.graph import StageGraph
@@ -126,8 +128,19 @@ def _keep_dir_parts(access: StateAccess, st: model.StageSpec, data: lockfile.Loc
                 parts.put(state, h, hashing.manifest_bytes(tree.entries))
 
 
+@functools.cache
+def _in_git_work_tree(root: Path) -> bool:
+    """Whether the project lies in a git work tree (a `.git` directory or file at or above its root)."""
+    return any((d / ".git").exists() for d in (root, *root.parents))
+
+
 def ignore_outputs(access: StateAccess, st: model.StageSpec) -> None:
-    """`/<name>` for each cached output in the .gitignore beside it, as DVC does (metrics stay in git)."""
+    """`/<name>` for each cached output in the .gitignore beside it, as DVC does (metrics stay in git).
+
+    Only in a git work tree: elsewhere a .gitignore would be a stray file.
+    """
+    if not _in_git_work_tree(access.project.root):
+        return
     by_dir: dict[str, list[str]] = {}
     for out in st.outs:
         parent, name = posixpath.split(out.path)

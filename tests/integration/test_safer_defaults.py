@@ -56,8 +56,10 @@ def test_cached_outputs_are_git_ignored_beside_them_keeping_the_users_lines(tmp_
         """)
     proj.write("p/.gitignore", "# mine\n*.tmp\n")
     proj.run("init").ok()
-    repo = gitrepo.init(proj.root, gitrepo.base_env(tmp_path / "home"))
     proj.run("repro", "--all").ok()
+    assert proj.read("p/.gitignore") == "# mine\n*.tmp\n"  # not in a git work tree (yet): left alone
+    repo = gitrepo.init(proj.root, gitrepo.base_env(tmp_path / "home"))
+    proj.run("repro", "--all", "--force").ok()
     assert proj.read("p/.gitignore") == "# mine\n*.tmp\n/out\n/model.bin\n"
     untracked = repo.git("status", "--porcelain", "--untracked-files=all").ok().output.split("\n")
     assert {line[3:] for line in untracked if line} == {
