@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from pivot_ci.cli import common, selection
+from pivot_ci.cli import common, completion, selection
 from pivot_ci.cli.common import Invocation
 from pivot_ci.compare import diff
 from pivot_ci.compare.values import Comparison
@@ -18,6 +18,7 @@ FORMATS = ("text", "json", "md")
 
 def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("-t", "--targets", "targets", multiple=True, metavar="TARGET",
+                     shell_complete=completion.complete_targets,
                      help="Only these stages (a stage name, <pipeline>/<stage> or an output path; repeatable).")(f)
     f = click.option("--precision", type=click.IntRange(1, 17), default=comparison.DEFAULT_PRECISION,
                      show_default=True, help="Significant digits of numbers (a nonzero value never shows as 0).")(f)
