@@ -1,10 +1,10 @@
 """What pivot itself last did for each stage, kept in its state dir (git-ignored, never committed).
 
-`runs/<stage>.lock`: a copy of the lock file pivot last wrote. A git hook run by the pre-commit framework
-sees the index's version of a lock file (the framework stashes unstaged changes first); when the copy pivot
+`records/<stage>.written`: a copy of the lock file pivot last wrote. A git hook run by the pre-commit
+framework sees the index's version of a lock file (the framework stashes unstaged changes first); when the copy pivot
 wrote would make the stage up to date, the lock file was simply not staged, and `git add` is the fix.
 
-`runs/<stage>.ran.json`: a run whose lock was not written (`repro --no-commit`): the command or code
+`records/<stage>.ran.json`: a run whose lock was not written (`repro --no-commit`): the command or code
 fingerprint and params it ran with, and its dependency hashes when it started. `pivot commit` records such a
 stage even though its code or params changed since the last lock: pivot knows it ran them.
 
@@ -21,7 +21,7 @@ from typing import Any, TypedDict
 from pivot_ci.errors import StateError
 from pivot_ci.state import fsutil, lockfile
 
-RUNS_DIR = "runs"
+RECORDS_DIR = "records"
 SCHEMA = 1
 
 
@@ -35,17 +35,17 @@ class RanRecord(TypedDict):
 
 
 def _path(state_dir: Path, stage: str, suffix: str) -> Path:
-    return state_dir / RUNS_DIR / f"{stage}{suffix}"
+    return state_dir / RECORDS_DIR / f"{stage}{suffix}"
 
 
 def remember_written(state_dir: Path, stage: str, lock_bytes: bytes) -> None:
     """Keep a copy of the lock file just written for `stage`."""
-    fsutil.replace_quickly(_path(state_dir, stage, ".lock"), lock_bytes)
+    fsutil.replace_quickly(_path(state_dir, stage, ".written"), lock_bytes)
 
 
 def written(state_dir: Path, stage: str) -> tuple[bytes, lockfile.LockData] | None:
     """The lock file pivot last wrote for `stage` (its bytes and content), or None."""
-    path = _path(state_dir, stage, ".lock")
+    path = _path(state_dir, stage, ".written")
     try:
         raw = path.read_bytes()
         data = lockfile.read(path, str(path))
