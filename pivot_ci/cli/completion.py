@@ -58,9 +58,14 @@ def stage_names(cwd: Path, all_pipelines: bool) -> list[str]:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     names = _load_names(proj, cwd, all_pipelines)
-    from pivot_ci.state import fsutil
+    from pivot_ci.errors import PivotError
+    from pivot_ci.state import confine, fsutil
 
-    fsutil.replace_quickly(path, json.dumps({"key": key, "names": names}).encode())
+    try:
+        confine.Fence(proj.root).state_dir(proj.state_dir)  # no write through a link out of the project
+        fsutil.replace_quickly(path, json.dumps({"key": key, "names": names}).encode())
+    except (OSError, PivotError):
+        pass  # not cached: the next completion loads the project again
     return names
 
 

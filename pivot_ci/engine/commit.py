@@ -147,7 +147,9 @@ def ignore_outputs(access: StateAccess, st: model.StageSpec) -> None:
         if name != gitignore.FILE_NAME:
             by_dir.setdefault(parent or ".", []).append(name)
     for parent, names in by_dir.items():
-        gitignore.add(access.project.abs(parent), names)
+        directory = access.project.abs(parent)
+        access.fence.workspace(directory / gitignore.FILE_NAME)  # never through a link out of the project
+        gitignore.add(directory, names)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
