@@ -7,11 +7,14 @@ repository's top (a monorepo), and `prefix` maps between the two.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from pivot_ci.errors import GitError
 
@@ -32,6 +35,27 @@ def _git(args: Sequence[str], cwd: Path, *, check: bool = True, data: bytes | No
         raise GitError(f"git {args[0]} failed: {why[-1] if why else f'exit {proc.returncode}'}",
                        hint="run the command again; check the repository with `git status`")
     return proc.stdout
+
+
+def _feed(stream: IO[bytes], data: bytes) -> None:
+    try:
+        stream.write(data)
+        stream.flush()
+    except (OSError, ValueError):  # git went away (or was killed): the reader reports it
+        pass
+
+
+def _answer(stdout: IO[bytes]) -> bytes | None:
+    """One answer of `git cat-file --batch`: the blob's content, None for anything else."""
+    header = stdout.readline()
+    if not header:
+        raise GitError("git cat-file stopped answering", hint="run the command again")
+    parts = header.split()
+    if len(parts) != 3:  # "<name> missing" / "ambiguous"
+        return None
+    data = stdout.read(int(parts[2]))
+    stdout.read(1)  # the newline after the content
+    return data if parts[1] == b"blob" else None
 
 
 class GitRepo:
@@ -107,27 +131,37 @@ class GitRepo:
         return [p for p in paths if keep is None or keep(p)]
 
     def read(self, sha: str, paths: Iterable[str]) -> dict[str, bytes | None]:
-        """The content of each project-relative path at `sha` (None: not a file there)."""
+        """The content of each project-relative path at `sha` (None: not a file there).
+
+        A helper thread writes every request while the answers are read here: a thousand small files are one
+        stream through the pipes, not a thousand round trips.
+        """
         proc = self._batch_proc()
         assert proc.stdin is not None and proc.stdout is not None
-        out: dict[str, bytes | None] = {}
-        for path in paths:
-            if "\n" in path:  # cannot be asked of --batch; git itself cannot hold such a name portably
-                out[path] = None
-                continue
-            proc.stdin.write(f"{sha}:{self.prefix}{path}\n".encode("utf-8", "surrogateescape"))
-            proc.stdin.flush()
-            header = proc.stdout.readline()
-            if not header:
-                raise GitError("git cat-file stopped answering", hint="run the command again")
-            parts = header.split()
-            if len(parts) != 3:  # "<name> missing" / "ambiguous"
-                out[path] = None
-                continue
-            size = int(parts[2])
-            data = proc.stdout.read(size)
-            proc.stdout.read(1)  # the newline after the content
-            out[path] = data if parts[1] == b"blob" else None
+        wanted = list(paths)
+        out: dict[str, bytes | None] = dict.fromkeys(wanted)
+        # a name with a newline cannot be asked of --batch (and git itself cannot hold one portably)
+        asked = [p for p in wanted if "\n" not in p]
+        if not asked:
+            return out
+        request = b"".join(f"{sha}:{self.prefix}{p}\n".encode("utf-8", "surrogateescape") for p in asked)
+        writer = threading.Thread(target=_feed, args=(proc.stdin, request), daemon=True)
+        writer.start()
+        try:
+            for path in asked:
+                out[path] = _answer(proc.stdout)
+        except BaseException:
+            # answers left unread would answer the next request: kill it (the writer then fails and ends)
+            self._batch = None
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            writer.join()
+            if self._batch is None:
+                for stream in (proc.stdin, proc.stdout):
+                    with contextlib.suppress(OSError):
+                        stream.close()
         return out
 
     def read_one(self, sha: str, path: str) -> bytes | None:

@@ -2,155 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import junitparser
-import yaml
 
 from tests.support import factory
+from tests.support.action import SETUP_PYTHON_GUARD, Runner, load
 
 REPO = Path(__file__).resolve().parents[2]
 ACTION_DIR = REPO / "github-action"
-SETUP_PYTHON_GUARD = "inputs.python-version != ''"
-EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-
-
-def _load(action_dir: Path) -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load((action_dir / "action.yml").read_text())
-    return doc
-
-
-def _parse_outputs(text: str) -> dict[str, str]:
-    """A runner's reading of $GITHUB_OUTPUT: `name=value` lines and `name<<DELIMITER` blocks."""
-    outputs: dict[str, str] = {}
-    lines = iter(text.splitlines())
-    for line in lines:
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            block = []
-            for body in lines:
-                if body == delimiter:
-                    break
-                block.append(body)
-            else:
-                raise AssertionError(f"$GITHUB_OUTPUT: {name} has no closing {delimiter!r}")
-            outputs[name] = "\n".join(block)
-        elif line:
-            name, sep, value = line.partition("=")
-            assert sep, f"$GITHUB_OUTPUT: malformed line {line!r}"
-            outputs[name] = value
-    return outputs
-
-
-@dataclasses.dataclass
-class Expressions:
-    """`${{ }}` for exactly the forms the action uses; anything else fails the test."""
-
-    inputs: dict[str, str]
-    action_path: str
-    step_ids: set[str]
-    step_outputs: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
-
-    def value(self, expression: str) -> str:
-        match expression.split("."):
-            case ["inputs", name]:
-                assert name in self.inputs, f"${{{{ {expression} }}}}: no input {name!r}"
-                return self.inputs[name]
-            case ["github", "action_path"]:
-                return self.action_path
-            case ["steps", step, "outputs", name]:
-                assert step in self.step_ids, f"${{{{ {expression} }}}}: no step with id {step!r}"
-                return self.step_outputs.get(step, {}).get(name, "")  # unset outputs are '' on GitHub too
-        raise AssertionError(f"unsupported expression ${{{{ {expression} }}}}")
-
-    def resolve(self, text: str) -> str:
-        resolved = EXPRESSION.sub(lambda m: self.value(m.group(1)), str(text))
-        assert "${{" not in resolved, f"unresolved expression in {text!r}"
-        return resolved
-
-
-@dataclasses.dataclass(frozen=True)
-class StepRun:
-    id: str
-    code: int
-    stdout: str
-    stderr: str
-    outputs: dict[str, str]
-    summary: str
-
-    def __str__(self) -> str:
-        return f"step {self.id} -> {self.code}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
-
-
-@dataclasses.dataclass(frozen=True)
-class ActionRun:
-    steps: dict[str, StepRun]
-    outputs: dict[str, str]
-
-    @property
-    def code(self) -> int:
-        return list(self.steps.values())[-1].code
-
-
-@dataclasses.dataclass
-class Runner:
-    """Runs the composite action's `run` steps in order, with the variables and files a runner provides."""
-
-    action_dir: Path
-    workspace: Path
-    temp: Path
-    path_prefix: tuple[Path, ...] = ()
-
-    def run(self, inputs: dict[str, str], done: dict[str, dict[str, str]] | None = None) -> ActionRun:
-        """`done`: ids of steps that already ran in this environment, with their outputs (not run again)."""
-        action = _load(self.action_dir)
-        declared = action["inputs"]
-        assert set(inputs) <= set(declared), f"undeclared inputs {set(inputs) - set(declared)}"
-        values = {name: str(spec.get("default", "")) for name, spec in declared.items()} | inputs
-        steps = action["runs"]["steps"]
-        expr = Expressions(values, str(self.action_dir), {s["id"] for s in steps if "id" in s})
-        self.temp.mkdir(parents=True, exist_ok=True)
-        path = os.pathsep.join([*map(str, self.path_prefix), os.environ["PATH"]])
-        base_env = {**os.environ, "PATH": path, "NO_COLOR": "1", "CI": "true", "GITHUB_ACTIONS": "true",
-                    "GITHUB_ACTION_PATH": str(self.action_dir), "GITHUB_WORKSPACE": str(self.workspace),
-                    "RUNNER_TEMP": str(self.temp)}
-        runs: dict[str, StepRun] = {}
-        for index, step in enumerate(steps):
-            if "uses" in step:  # only actions/setup-python, and only when python-version is set
-                assert step.get("if") == SETUP_PYTHON_GUARD, step
-                assert values["python-version"] == "", "a test cannot run setup-python"
-                continue
-            step_id = step.get("id", f"step{index}")
-            if done and step_id in done:
-                expr.step_outputs[step_id] = done[step_id]
-                continue
-            assert "if" not in step, f"run step {step_id} has a condition this runner does not evaluate"
-            assert step["shell"] == "bash"
-            script = self.temp / f"{step_id}.sh"
-            script.write_text(step["run"])
-            output, summary = self.temp / f"{step_id}.output", self.temp / f"{step_id}.summary.md"
-            output.write_text("")
-            summary.write_text("")
-            env = {**base_env, **{k: expr.resolve(v) for k, v in step.get("env", {}).items()},
-                   "GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)}
-            cwd = self.workspace / expr.resolve(step.get("working-directory", "."))
-            proc = subprocess.run(["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", str(script)], cwd=cwd,
-                                  env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
-            outputs = _parse_outputs(output.read_text())
-            expr.step_outputs[step_id] = outputs
-            runs[step_id] = StepRun(step_id, proc.returncode, proc.stdout, proc.stderr, outputs, summary.read_text())
-            if proc.returncode != 0:
-                break  # later steps are skipped, as on a runner
-        return ActionRun(runs, {name: expr.resolve(spec["value"]) for name, spec in action["outputs"].items()})
-
-
 def _copy_checkout(dest: Path) -> Path:
     """The action repository as a runner checks it out (`_actions/<owner>/pivot-ci/<ref>/`)."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
@@ -172,13 +36,16 @@ CURRENT_PYTHON = {"install": {"python": sys.executable}}
 
 def test_action_yml_validates_against_the_github_action_schema() -> None:
     proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-actions",
-                           str(ACTION_DIR / "action.yml")], capture_output=True, text=True, timeout=120)
+                           str(ACTION_DIR / "action.yml"), str(ACTION_DIR / "comment" / "action.yml")],
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    action = _load(ACTION_DIR)
+    action = load(ACTION_DIR)
     assert action["runs"]["using"] == "composite"
     defaults = {name: spec.get("default") for name, spec in action["inputs"].items()}
     assert defaults == {"command": "verify", "working-directory": ".", "args": "", "report-path": "pivot-junit.xml",
-                        "allow-missing": "false", "python-version": "", "version": ""}
+                        "allow-missing": "false", "python-version": "", "version": "", "compare-to": "",
+                        "comment": "false", "comment-key": "", "github-token": "${{ github.token }}",
+                        "markdown-path": ""}
     assert set(action["outputs"]) == {"passed", "failed-count", "report-path"}
     steps = action["runs"]["steps"]
     uses = [s for s in steps if "uses" in s]
@@ -187,11 +54,21 @@ def test_action_yml_validates_against_the_github_action_schema() -> None:
         if "run" in step:
             assert step["shell"] == "bash", step
             assert "${{" not in step["run"], step
-    for script in ACTION_DIR.glob("*.sh"):
+    for step in load(ACTION_DIR / "comment")["runs"]["steps"]:
+        assert step["shell"] == "bash" and "${{" not in step["run"], step
+    for script in [*ACTION_DIR.glob("*.sh"), *ACTION_DIR.glob("comment/*.sh")]:
         text = script.read_text()
         assert "${{" not in text and "set -euo pipefail" in text, script
         assert os.access(script, os.X_OK), f"{script} is not executable"
         subprocess.run(["bash", "-n", str(script)], check=True)
+    comment = ACTION_DIR / "comment.py"  # standard library only: it runs with the runner's python3
+    assert os.access(comment, os.X_OK) and "${{" not in comment.read_text()
+    imports = subprocess.run([sys.executable, "-c", "import ast, sys; print(' '.join(sorted({a.name.split('.')[0] "
+                              "for n in ast.walk(ast.parse(open(sys.argv[1]).read())) if isinstance(n, ast.Import) "
+                              "for a in n.names} | {n.module.split('.')[0] for n in ast.walk(ast.parse(open("
+                              "sys.argv[1]).read())) if isinstance(n, ast.ImportFrom) and n.module})))", str(comment)],
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert set(imports) <= set(sys.stdlib_module_names) | {"__future__"}, imports
 
 
 def test_action_installs_from_its_checkout_and_gates_a_stale_project(tmp_path: Path) -> None:

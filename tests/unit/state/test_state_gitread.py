@@ -127,3 +127,19 @@ def test_tracked_and_ignored(tmp_path: Path) -> None:
     with GitRepo.open(repo.root / "p", "test") as git:
         assert git.tracked(["in_git.csv", "dir", "new.csv", "ignored.csv", "di"]) == ["in_git.csv", "dir"]
         assert git.ignored(["in_git.csv", "ignored.csv", "new.csv"]) == {"ignored.csv"}
+
+
+def test_thousands_of_files_in_one_read(tmp_path: Path) -> None:
+    """Requests and answers both larger than a pipe's buffer: written by one thread while read by another."""
+    repo = _repo(tmp_path)
+    names = [f"stages/{i:05d}-{'x' * 60}.lock" for i in range(2000)]  # 150 kB of requests
+    for name in names[:1000]:
+        _write(repo.root, name, f"{name}\n" * 10)  # 800 kB of answers
+    repo.commit_all("many").ok()
+    with GitRepo.open(repo.root, "test") as git:
+        sha = git.resolve("HEAD")
+        found = git.read(sha, [*names, "bad\nname"])
+        assert list(found) == [*names, "bad\nname"]
+        assert all(found[n] == f"{n}\n".encode() * 10 for n in names[:1000])
+        assert all(found[n] is None for n in [*names[1000:], "bad\nname"])
+        assert git.read_one(sha, names[0]) == found[names[0]]  # the process answers the next request as well
