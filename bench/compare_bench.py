@@ -211,7 +211,8 @@ def report(args: argparse.Namespace, graph: Any, rows: dict[str, int], figures: 
     out = [f"## params / metrics diff vs a revision — {args.size} workload ({stamp})", "",
            f"{graph.P} pipelines x {graph.S} stages = {graph.P * graph.S} stages, each with a params section and a "
            f"metric file; every {EDIT_EVERY}th stage edited: {rows['params']} params and {rows['metrics']} metric "
-           f"values changed (both tools report exactly these). Whole-process wall seconds, median of {args.runs} "
+           f"values changed ({'both tools report' if dvc else 'pivot-ci reports'} exactly these). "
+           f"Whole-process wall seconds, median of {args.runs} "
            f"runs after {args.warmup} warm-up (min-max). Load average {load[0]} at start, {load[1]} at end; "
            f"{os.cpu_count()} CPUs, Python {platform.python_version()}; {version([pivot, '--version'])}"
            + (f"; DVC {version([dvc, '--version'])}" if dvc else "") + ".", "",

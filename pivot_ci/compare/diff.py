@@ -28,6 +28,7 @@ from pivot_ci.compare.values import (
 )
 from pivot_ci.dag.load import Loaded
 from pivot_ci.pipeline import model
+from pivot_ci.state import statedb
 from pivot_ci.state.gitread import GitRepo
 
 WORKSPACE = "workspace"
@@ -55,12 +56,13 @@ def _git(loaded: Loaded, request: Request) -> Iterator[GitRepo | None]:
 def compare(loaded: Loaded, ids: list[model.StageId], request: Request) -> Comparison:
     """Params and/or metrics of `ids` (in graph order) between the two sides of `request`."""
     g = loaded.graph
-    with _git(loaded, request) as git:
+    with _git(loaded, request) as git, statedb.StateDB.open(loaded.project.state_dir) as memo:
         old = None if request.old is None else Side(request.old, _resolve(git, request.old))
         new = Side(WORKSPACE, None) if request.new is None else Side(request.new, _resolve(git, request.new))
         specs = [g.stages[sid] for sid in ids]
-        new_data = SideData(loaded.project, git, new, specs, metrics=request.metrics)
-        old_data = None if old is None else SideData(loaded.project, git, old, specs, metrics=request.metrics)
+        new_data = SideData(loaded.project, git, new, specs, metrics=request.metrics, memo=memo)
+        old_data = None if old is None else SideData(loaded.project, git, old, specs, metrics=request.metrics,
+                                                     memo=memo)
         by_id = {sid: _stage(g.display(sid), g.stages[sid], old_data, new_data, request) for sid in ids}
     pipelines = []
     for pipe in g.merged.pipelines:

@@ -6,6 +6,7 @@ in the workspace, params are the declared values and metric files are read from 
 
 from __future__ import annotations
 
+import json
 import posixpath
 from collections.abc import Iterable
 from typing import Any
@@ -15,30 +16,36 @@ from pivot_ci.compare import declared, metricfile
 from pivot_ci.compare.values import Side
 from pivot_ci.pipeline import model
 from pivot_ci.project import Project
-from pivot_ci.state import lockfile, statedir
+from pivot_ci.state import lockfile, statedb, statedir
 from pivot_ci.state.gitread import GitRepo
 
 
-def lock_rel(project: Project, st: model.StageSpec) -> str:
-    return project.rel(statedir.lock_path(project.abs(st.state_dir), st.name))
+def lock_rel(st: model.StageSpec) -> str:
+    """The project-relative path of the stage's lock file (statedir.lock_path, without the file system)."""
+    return posixpath.join(st.state_dir, statedir.STAGES_DIR, st.name + statedir.LOCK_SUFFIX)
 
 
 class SideData:
     """Locks and metric files of the given stages on one side; a file that is absent or unreadable is a gap
-    with its reason, never an empty value."""
+    with its reason, never an empty value.
+
+    `memo`: where lock files read from git are remembered parsed, per path and keyed by their blob id (one
+    row per lock path, so it never grows with the revisions compared): YAML parsing dominates otherwise.
+    """
 
     def __init__(self, project: Project, git: GitRepo | None, side: Side, stages: Iterable[model.StageSpec],
-                 *, metrics: bool) -> None:
+                 *, metrics: bool, memo: statedb.StateDB | None = None) -> None:
         self.project = project
         self.git = git
         self.side = side
+        self.memo = memo
         self._locks: dict[str, lockfile.LockData | None] = {}
         self._lock_gaps: dict[str, str] = {}
         self._metrics: dict[str, dict[str, Any]] = {}
         self._metric_gaps: dict[str, str] = {}
         self._stage_names: dict[str, frozenset[str] | None] = {}
         stages = list(stages)
-        locks = [lock_rel(project, st) for st in stages] if self.at_revision else []
+        locks = [lock_rel(st) for st in stages] if self.at_revision else []
         paths = [m.path for st in stages for m in st.metrics if not m.is_dir] if metrics else []
         self._load(locks, paths)
 
@@ -46,14 +53,15 @@ class SideData:
     def at_revision(self) -> bool:
         return self.side.commit is not None
 
-    def _read(self, paths: list[str]) -> dict[str, bytes | None]:
+    def _read(self, paths: list[str]) -> dict[str, tuple[str, bytes] | None]:
+        """(blob id, content) of each path ("" as the id in the workspace), None when absent."""
         if not paths:
             return {}
         if self.side.commit is None:
-            out: dict[str, bytes | None] = {}
+            out: dict[str, tuple[str, bytes] | None] = {}
             for path in paths:
                 try:
-                    out[path] = self.project.abs(path).read_bytes()
+                    out[path] = ("", self.project.abs(path).read_bytes())
                 except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
                     out[path] = None
                 except OSError as exc:
@@ -61,7 +69,7 @@ class SideData:
                                             hint="check the file's permissions") from None
             return out
         assert self.git is not None
-        return self.git.read(self.side.commit, paths)
+        return self.git.blobs(self.side.commit, paths)
 
     def _load(self, locks: list[str], metrics: list[str]) -> None:
         locks = [p for p in dict.fromkeys(locks) if p not in self._locks]
@@ -70,7 +78,8 @@ class SideData:
         for path in locks:
             self._locks[path] = self._parse_lock(path, data[path])
         for path in metrics:
-            raw = data[path]
+            blob = data[path]
+            raw = None if blob is None else blob[1]
             if raw is None:
                 self._metric_gaps[path] = (f"metric file {path} is missing from the workspace" if not self.at_revision
                                            else f"metric file {path} is not in git {self.side.at}")
@@ -80,15 +89,23 @@ class SideData:
             except errors.PivotError as exc:
                 self._metric_gaps[path] = f"{exc.message} ({exc.location} {self.side.at})"
 
-    def _parse_lock(self, path: str, raw: bytes | None) -> lockfile.LockData | None:
-        if raw is None:
+    def _parse_lock(self, path: str, blob: tuple[str, bytes] | None) -> lockfile.LockData | None:
+        if blob is None:
             self._lock_gaps[path] = f"lock file {path} is not in git {self.side.at}"
             return None
+        oid, raw = blob
+        key = f"gitlock:{path}"
+        cached = self.memo.memo_get(key, oid) if self.memo is not None and oid else None
+        if cached is not None:
+            return json.loads(cached)  # type: ignore[no-any-return]
         try:
-            return lockfile.parse(raw.decode("utf-8", "replace"), f"{path} {self.side.at}")
+            data = lockfile.parse(raw.decode("utf-8", "replace"), f"{path} {self.side.at}")
         except errors.PivotError as exc:
             self._lock_gaps[path] = f"{exc.message} ({exc.location})"
             return None
+        if self.memo is not None and oid:
+            self.memo.memo_put(key, oid, json.dumps(data))
+        return data
 
     # --- params ------------------------------------------------------------------------------------------
 
@@ -99,13 +116,13 @@ class SideData:
         return self.lock(st)["params"] if self.lock(st) is not None else None  # type: ignore[index]
 
     def lock(self, st: model.StageSpec) -> lockfile.LockData | None:
-        path = lock_rel(self.project, st)
+        path = lock_rel(st)
         if path not in self._locks:
             self._load([path], [])
         return self._locks[path]
 
     def lock_gap(self, st: model.StageSpec) -> str:
-        return self._lock_gaps.get(lock_rel(self.project, st), f"no lock file {self.side.at}")
+        return self._lock_gaps.get(lock_rel(st), f"no lock file {self.side.at}")
 
     # --- metrics -----------------------------------------------------------------------------------------
 
@@ -143,7 +160,7 @@ class SideData:
         None: unknown (a file that does not parse, or a pipeline.py whose names are not all literal)."""
         if directory not in self._stage_names:
             files = [posixpath.join(directory, n) if directory != "." else n for n in discover.PIPELINE_FILE_NAMES]
-            found = {p: d for p, d in self._read(files).items() if d is not None}
+            found = {p: d[1] for p, d in self._read(files).items() if d is not None}
             names: frozenset[str] | None = frozenset()
             if len(found) > 1:
                 names = None

@@ -45,8 +45,8 @@ def _feed(stream: IO[bytes], data: bytes) -> None:
         pass
 
 
-def _answer(stdout: IO[bytes]) -> bytes | None:
-    """One answer of `git cat-file --batch`: the blob's content, None for anything else."""
+def _answer(stdout: IO[bytes]) -> tuple[str, bytes] | None:
+    """One answer of `git cat-file --batch`: the blob's id and content, None for anything else."""
     header = stdout.readline()
     if not header:
         raise GitError("git cat-file stopped answering", hint="run the command again")
@@ -55,7 +55,7 @@ def _answer(stdout: IO[bytes]) -> bytes | None:
         return None
     data = stdout.read(int(parts[2]))
     stdout.read(1)  # the newline after the content
-    return data if parts[1] == b"blob" else None
+    return (parts[0].decode(), data) if parts[1] == b"blob" else None
 
 
 class GitRepo:
@@ -131,7 +131,11 @@ class GitRepo:
         return [p for p in paths if keep is None or keep(p)]
 
     def read(self, sha: str, paths: Iterable[str]) -> dict[str, bytes | None]:
-        """The content of each project-relative path at `sha` (None: not a file there).
+        """The content of each project-relative path at `sha` (None: not a file there)."""
+        return {path: None if blob is None else blob[1] for path, blob in self.blobs(sha, paths).items()}
+
+    def blobs(self, sha: str, paths: Iterable[str]) -> dict[str, tuple[str, bytes] | None]:
+        """(object id, content) of each project-relative path at `sha` (None: not a file there).
 
         A helper thread writes every request while the answers are read here: a thousand small files are one
         stream through the pipes, not a thousand round trips.
@@ -139,7 +143,7 @@ class GitRepo:
         proc = self._batch_proc()
         assert proc.stdin is not None and proc.stdout is not None
         wanted = list(paths)
-        out: dict[str, bytes | None] = dict.fromkeys(wanted)
+        out: dict[str, tuple[str, bytes] | None] = dict.fromkeys(wanted)
         # a name with a newline cannot be asked of --batch (and git itself cannot hold one portably)
         asked = [p for p in wanted if "\n" not in p]
         if not asked:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pivot_ci import errors
 from pivot_ci.compare import declared, evaluate, metricfile
+from pivot_ci.compare.sides import SideData
 from pivot_ci.compare.values import Kind, Row, Side
+from pivot_ci.pipeline import load
 from pivot_ci.pipeline.model import GateRule, MetricGate
+from pivot_ci.project import Project
 from pivot_ci.report import comparison
+from pivot_ci.state import lockfile, statedb
+from pivot_ci.state.gitread import GitRepo
+from tests.support import gitrepo
 
 
 def test_metric_files_of_every_format_flatten_to_dotted_keys() -> None:
@@ -127,3 +134,27 @@ def test_an_alias_bomb_in_a_metric_file_is_refused_not_expanded() -> None:
     with pytest.raises(errors.ConfigError) as info:
         metricfile.parse("eval/m.yaml", b"\n".join(lines) + b"\n")
     assert info.value.message.startswith("refused YAML: aliases expand to more than") and info.value.line
+
+
+def test_locks_read_from_git_are_remembered_by_blob_id(tmp_path: Path) -> None:
+    repo = gitrepo.init(tmp_path / "p", gitrepo.base_env(tmp_path / "home"))
+    (repo.root / ".pivot").mkdir()
+    project = Project(repo.root)
+    lock = lockfile.LockData(schema=1, stage="s", cmd="x", code=None, params={"lr": 0.1}, deps=[], outs=[],
+                             metrics=[])
+    lockfile.write(repo.root / ".pivot/stages/s.lock", lock)
+    repo.commit_all("one").ok()
+    stage = load.load_file(project, _yaml(repo.root / "pivot.yaml", "stages: {s: {cmd: x}}\n")).stages[0]
+    with GitRepo.open(repo.root, "test") as git, statedb.StateDB.open(project.state_dir) as memo:
+        side = Side("HEAD", git.resolve("HEAD"))
+        assert SideData(project, git, side, [stage], metrics=False, memo=memo).params(stage) == {"lr": 0.1}
+        oid = git.blobs(side.commit or "", [".pivot/stages/s.lock"])[".pivot/stages/s.lock"]
+        assert oid is not None and memo.memo_get("gitlock:.pivot/stages/s.lock", oid[0]) is not None
+    with GitRepo.open(repo.root, "test") as git, statedb.StateDB.open(project.state_dir) as memo:
+        again = SideData(project, git, side, [stage], metrics=False, memo=memo)
+        assert again.params(stage) == {"lr": 0.1} and again.lock(stage) == lock
+
+
+def _yaml(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
