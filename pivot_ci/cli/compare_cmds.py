@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pivot_ci.cli import common, completion, selection
 from pivot_ci.cli.common import Invocation
-from pivot_ci.compare import diff
-from pivot_ci.compare.values import Comparison
-from pivot_ci.report import comparison, comparison_json
+
+if TYPE_CHECKING:  # the comparison modules are imported when a command runs, not for `pivot --help`
+    from pivot_ci.compare.diff import Request
+    from pivot_ci.compare.values import Comparison
 
 FORMATS = ("text", "json", "md")
+DEFAULT_PRECISION = 5  # report.comparison.DEFAULT_PRECISION
 
 
 def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("-t", "--targets", "targets", multiple=True, metavar="TARGET",
                      shell_complete=completion.complete_targets,
                      help="Only these stages (a stage name, <pipeline>/<stage> or an output path; repeatable).")(f)
-    f = click.option("--precision", type=click.IntRange(1, 17), default=comparison.DEFAULT_PRECISION,
+    f = click.option("--precision", type=click.IntRange(1, 17), default=DEFAULT_PRECISION,
                      show_default=True, help="Significant digits of numbers (a nonzero value never shows as 0).")(f)
     f = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Output format [text].")(f)
     return click.option("--json", "as_json", is_flag=True, help="Alias of --format json.")(f)
@@ -38,8 +40,17 @@ def _format(fmt: str | None, as_json: bool) -> str:
     return "json" if as_json else (fmt or "text")
 
 
-def _run(inv: Invocation, targets: tuple[str, ...], request: diff.Request, command: str, fmt: str,
+def _request(old: str | None, new: str | None, *, params: bool, metrics: bool) -> Request:
+    from pivot_ci.compare import diff
+
+    return diff.Request(old, new, params=params, metrics=metrics)
+
+
+def _run(inv: Invocation, targets: tuple[str, ...], request: Request, command: str, fmt: str,
          precision: int, unchanged: bool) -> Comparison:
+    from pivot_ci.compare import diff
+    from pivot_ci.report import comparison, comparison_json
+
     ids = selection.order_in(inv.loaded, inv.cwd, targets, upstream=False)
     result = diff.compare(inv.loaded, ids, request)
     match fmt:
@@ -69,7 +80,7 @@ def params_diff(inv: Invocation, a_rev: str | None, b_rev: str | None, unchanged
     At a revision, a stage's params are those its lock file recorded (read from git, no code run); in the
     workspace, the declared values.
     """
-    request = diff.Request(a_rev or "HEAD", b_rev, params=True, metrics=False)
+    request = _request(a_rev or "HEAD", b_rev, params=True, metrics=False)
     _run(inv, targets, request, "params diff", _format(fmt, as_json), precision, unchanged)
     return 0
 
@@ -84,7 +95,7 @@ def metrics() -> None:
 @common.pivot_command(allow_all=True)
 def metrics_show(inv: Invocation, targets: tuple[str, ...], precision: int, fmt: str | None, as_json: bool) -> int:
     """The metrics in the workspace, per pipeline, stage and file (nested keys joined with dots)."""
-    _run(inv, targets, diff.Request(None, None, params=False, metrics=True), "metrics show",
+    _run(inv, targets, _request(None, None, params=False, metrics=True), "metrics show",
          _format(fmt, as_json), precision, True)
     return 0
 
@@ -102,7 +113,7 @@ def metrics_diff(inv: Invocation, a_rev: str | None, b_rev: str | None, unchange
     At a revision, metric files are read from git (committed files; nothing is run); a file absent there is
     reported as unavailable, never as new.
     """
-    request = diff.Request(a_rev or "HEAD", b_rev, params=False, metrics=True)
+    request = _request(a_rev or "HEAD", b_rev, params=False, metrics=True)
     result = _run(inv, targets, request, "metrics diff", _format(fmt, as_json), precision, unchanged)
     return 1 if check and not result.passed else 0
 

@@ -158,3 +158,9 @@ def test_locks_read_from_git_are_remembered_by_blob_id(tmp_path: Path) -> None:
 def _yaml(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_the_cli_default_precision_is_the_renderers() -> None:
+    from pivot_ci.cli import compare_cmds  # keeps the comparison modules out of `pivot --help`
+
+    assert compare_cmds.DEFAULT_PRECISION == comparison.DEFAULT_PRECISION
