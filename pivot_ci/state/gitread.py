@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -37,6 +38,9 @@ def _git(args: Sequence[str], cwd: Path, *, check: bool = True, data: bytes | No
     return proc.stdout
 
 
+_OID = re.compile(rb"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
 def _feed(stream: IO[bytes], data: bytes) -> None:
     try:
         stream.write(data)
@@ -51,7 +55,8 @@ def _answer(stdout: IO[bytes]) -> tuple[str, bytes] | None:
     if not header:
         raise GitError("git cat-file stopped answering", hint="run the command again")
     parts = header.split()
-    if len(parts) != 3:  # "<name> missing" / "ambiguous"
+    # "<oid> <type> <size>", else "<name> missing" / "<name> ambiguous" (and the name may hold spaces)
+    if len(parts) != 3 or not parts[2].isdigit() or not _OID.fullmatch(parts[0]):
         return None
     data = stdout.read(int(parts[2]))
     stdout.read(1)  # the newline after the content

@@ -138,8 +138,13 @@ def test_thousands_of_files_in_one_read(tmp_path: Path) -> None:
     repo.commit_all("many").ok()
     with GitRepo.open(repo.root, "test") as git:
         sha = git.resolve("HEAD")
-        found = git.read(sha, [*names, "bad\nname"])
-        assert list(found) == [*names, "bad\nname"]
+        spaced = ["a blob 5", "a blob", "x y z w"]  # absent: git answers "<name> missing", spaces and all
+        (repo.root / "with space.lock").write_text("spaced\n")
+        repo.commit_all("a name with a space").ok()
+        sha = git.resolve("HEAD")
+        found = git.read(sha, [*names, "bad\nname", *spaced, "with space.lock"])
+        assert [found[n] for n in spaced] == [None, None, None] and found["with space.lock"] == b"spaced\n"
+        found = {n: found[n] for n in [*names, "bad\nname"]}
         assert all(found[n] == f"{n}\n".encode() * 10 for n in names[:1000])
         assert all(found[n] is None for n in [*names[1000:], "bad\nname"])
         assert git.read_one(sha, names[0]) == found[names[0]]  # the process answers the next request as well
