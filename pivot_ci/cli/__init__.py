@@ -20,7 +20,7 @@ from pivot_ci import __version__, errors
 # command -> module: a command imports only what it needs (start-up time is most of a no-change `status`)
 COMMANDS = {
     "init": "workspace_cmds", "commit": "workspace_cmds", "checkout": "workspace_cmds",
-    "list": "workspace_cmds", "dag": "workspace_cmds",
+    "list": "workspace_cmds", "dag": "workspace_cmds", "log": "log_cmd",
     "repro": "repro_cmd", "status": "check_cmds", "verify": "check_cmds",
     "push": "remote_cmds", "fetch": "remote_cmds", "pull": "remote_cmds", "remote": "remote_cmds",
     "params": "compare_cmds", "metrics": "compare_cmds",

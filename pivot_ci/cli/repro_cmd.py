@@ -5,69 +5,75 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import sys
+import threading
+from collections.abc import Callable
 
 import click
 
 from pivot_ci import errors
-from pivot_ci.cli import common, completion, selection
+from pivot_ci.cli import common, completion, live, selection
 from pivot_ci.cli.common import Invocation
 from pivot_ci.engine import repro as engine_repro
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.engine.repro import Outcome, ReproOptions, ReproResult, StageRun
+from pivot_ci.project import Project
+from pivot_ci.state import stagelog
 
-_MARK = {Outcome.RAN: "ok", Outcome.RESTORED: "restored", Outcome.FAILED: "FAILED", Outcome.BLOCKED: "blocked",
-         Outcome.CANCELLED: "cancelled", Outcome.UNCHANGED: "unchanged", Outcome.UP_TO_DATE: "up to date",
-         Outcome.WOULD_RUN: "would run", Outcome.NOT_RUN: "not run"}
 # the summary line: `3 ran, 5 restored, 192 up to date`, always in this order
 _COUNTED = {Outcome.RAN: "ran", Outcome.RESTORED: "restored", Outcome.UNCHANGED: "unchanged",
             Outcome.UP_TO_DATE: "up to date", Outcome.WOULD_RUN: "would run", Outcome.FAILED: "failed",
             Outcome.BLOCKED: "blocked", Outcome.CANCELLED: "cancelled", Outcome.NOT_RUN: "not run"}
 
 
-def _where(run: StageRun) -> str:
-    return f" on {run.worker}" if run.worker else ""
+_LOGGED = (None, Outcome.RAN, Outcome.FAILED, Outcome.CANCELLED)  # a stage that ran (or started to) has a log
 
 
-def _text_listener(inv: Invocation) -> engine_repro.Listener:
-    def show(run: StageRun) -> None:
-        st = run.spec
-        reasons = "; ".join(str(r) for r in run.reasons)
-        for warning in run.warnings:
-            inv.console.warn(warning)
-        if run.outcome is Outcome.RESTORED and run.restored is not None:
-            ran = run.restored.recorded_duration
-            inv.console.info(f"'{run.display}' restored from {run.restored}"
-                             + (f" (its run took {ran:.2f}s)" if ran >= 0.01 else ""))
-        elif run.outcome is None:
-            inv.console.info(f"Running '{run.display}' ({st.location})" + (f": {reasons}" if reasons else ""))
-        elif run.outcome is Outcome.WOULD_RUN:
-            click.echo(f"would run '{run.display}' ({st.location}): {reasons or 'forced'}")
-        elif run.outcome is Outcome.UP_TO_DATE:
-            inv.console.debug(f"'{run.display}' is up to date")
-        elif run.outcome in (Outcome.FAILED, Outcome.BLOCKED, Outcome.CANCELLED):
-            if run.output:
-                inv.console.error(run.output.rstrip())
-            inv.console.error(click.style(f"'{run.display}' {_MARK[run.outcome]}{_where(run)}: {run.error}",
-                                          fg="red"))
-        else:
-            if run.output and inv.console.verbosity > 0:
-                inv.console.info(run.output.rstrip())
-            took = f" in {run.duration:.2f}s" if run.outcome is Outcome.RAN else ""
-            inv.console.info(f"'{run.display}' {_MARK[run.outcome]}{took}{_where(run)}")
-    return show
+class _JsonEvents:
+    """`--json`: one JSON object per line on stdout, stage output included (`stage_output`, one per line)."""
 
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self._lock = threading.Lock()
 
-def _json_listener(run: StageRun) -> None:
-    event = {"event": "stage_started" if run.outcome is None else "stage_finished",
-             "stage": run.spec.name, "display_name": run.display, "pipeline": run.spec.pipeline,
-             "state_dir": run.spec.state_dir,
-             "outcome": None if run.outcome is None else run.outcome.name.lower(),
-             "reasons": [str(r) for r in run.reasons], "duration": round(run.duration, 3),
-             "error": run.error, "output": run.output,
-             "restored_from": None if run.restored is None else ("local" if run.restored.remote is None else "remote"),
-             "remote": None if run.restored is None else run.restored.remote,
-             "warnings": list(run.warnings), "worker": run.worker}
-    click.echo(json.dumps(event))
+    def _stage(self, run: StageRun) -> dict[str, object]:
+        return {"stage": run.spec.name, "display_name": run.display, "pipeline": run.spec.pipeline,
+                "state_dir": run.spec.state_dir}
+
+    def begin(self, total: int) -> None:
+        pass
+
+    def emit(self, event: dict[str, object]) -> None:
+        with self._lock:
+            click.echo(json.dumps(event))
+
+    def event(self, run: StageRun) -> None:
+        restored = run.restored
+        event = {"event": "stage_started" if run.outcome is None else "stage_finished", **self._stage(run),
+                 "outcome": None if run.outcome is None else run.outcome.name.lower(),
+                 "reasons": [str(r) for r in run.reasons], "duration": round(run.duration, 3),
+                 "error": run.error, "output": run.output,
+                 "restored_from": None if restored is None else ("local" if restored.remote is None else "remote"),
+                 "remote": None if restored is None else restored.remote,
+                 "warnings": list(run.warnings), "command": engine_repro.echo(run.spec),
+                 "log": live.log_display(self.project, run.spec) if run.outcome in _LOGGED else None,
+                 "worker": run.worker}
+        self.emit(event)
+
+    def sink(self, run: StageRun) -> live.LineSink:
+        stage = {"event": "stage_output", **self._stage(run)}
+
+        def lines(text: list[str]) -> None:
+            with self._lock:
+                for line in text:
+                    click.echo(json.dumps({**stage, "line": line}))
+        return live.LineSink(lines)
+
+    def end(self, summary: str | None) -> None:
+        pass
+
+    def interrupted(self) -> None:
+        pass
 
 
 def _summary(result: ReproResult) -> str:
@@ -100,14 +106,14 @@ class Extent:
 
 
 def _watch(inv: Invocation, targets: tuple[str, ...], extent: Extent, opts: ReproOptions, debounce: int,
-           listener: engine_repro.Listener) -> int:
+           listener: engine_repro.Listener, finished: Callable[[ReproResult], None]) -> int:
     from pivot_ci.engine import watch  # only watch mode pays for importing watchfiles
 
     hooks = watch.Hooks(
         select=lambda loaded: selection.order_in(loaded, inv.cwd, targets, upstream=extent.upstream,
                                                  downstream=extent.downstream),
         hold=lambda ids: selection.locked(inv, ids, "repro"),
-        stage=listener, finished=lambda result: inv.console.info(_summary(result)),
+        stage=listener, finished=finished,
         say=inv.console.info, warn=inv.console.warn, error=_show_error)
     watch.watch(inv.loaded, inv.cwd, watch.WatchOptions(opts, debounce, inv.skip_broken), hooks)
 
@@ -177,15 +183,27 @@ def repro(inv: Invocation, targets: tuple[str, ...], jobs: int | None, force: bo
             puller = remote_support.PullRuns(inv.loaded, remote_name, remote_support.default_jobs())
             stack.callback(puller.close)
             remote_runs = puller.engine_view()
+        project = inv.loaded.project
+        shown: _JsonEvents | live.Live
+        if json_events:
+            shown = _JsonEvents(project)
+        else:
+            shown = live.Live(project, inv.console.verbosity, tty=sys.stderr.isatty() and not watch_mode,
+                              heartbeat=live.heartbeat_from_env())
+            stack.callback(shown.interrupted)  # a status line never outlives the run
         opts = ReproOptions(jobs=jobs, force=force, keep_going=keep_going, dry_run=dry_run, no_commit=no_commit,
-                            run_cache=not no_run_cache, remote_runs=remote_runs, executor=choice)
-        listener = _json_listener if json_events else _text_listener(inv)
+                            run_cache=not no_run_cache, remote_runs=remote_runs, executor=choice, output=shown.sink,
+                            log_limit=stagelog.limit_from_env())
+
+        def finished(result: ReproResult) -> None:
+            shown.end(_summary(result))
         if watch_mode:
-            return _watch(inv, targets, extent, opts, debounce, listener)
+            return _watch(inv, targets, extent, opts, debounce, shown.event, finished)
         order = selection.order(inv, targets, upstream=extent.upstream, downstream=extent.downstream)
-        with selection.locked(inv, order, "repro"), StateAccess(inv.loaded.project) as access:
-            result = engine_repro.run(access, inv.loaded.graph, order, opts, listener)
-    inv.console.info(_summary(result))
+        shown.begin(len(order))
+        with selection.locked(inv, order, "repro"), StateAccess(project) as access:
+            result = engine_repro.run(access, inv.loaded.graph, order, opts, shown.event)
+        finished(result)
     return 0 if result.ok else 1
 
 

@@ -11,7 +11,7 @@ from pivot_ci.engine.fingerprint import Fingerprinter
 from pivot_ci.errors import StateError
 from pivot_ci.pipeline import model
 from pivot_ci.project import STATE_DIR_NAME, Project
-from pivot_ci.state import cache, confine, hashing, lockfile, parts, statedb, statedir
+from pivot_ci.state import cache, confine, hashing, lockfile, parts, stagelog, statedb, statedir
 
 RACY_NS = 2_000_000_000  # a file younger than this may change again within its mtime tick: don't memoise
 
@@ -71,6 +71,9 @@ class StateAccess:
 
     def lock_path(self, st: model.StageSpec) -> Path:
         return statedir.lock_path(self.state_dir(st.state_dir), st.name)
+
+    def log_path(self, st: model.StageSpec) -> Path:
+        return stagelog.log_path(self.state_dir(st.state_dir), st.name)
 
     def lock_display(self, st: model.StageSpec) -> str:
         return self.project.rel(self.lock_path(st))

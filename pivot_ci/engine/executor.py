@@ -1,5 +1,9 @@
 """The executor seam: a request in, a result out. Local processes today.
 
+A stage's output (stdout and stderr, one stream) is read from a pipe as it comes, written to the stage's log
+(`state/stagelog.py`) and handed to the live sink the scheduler gives with the request: a blocking read per
+chunk in the stage's thread, nothing at all for a stage that prints nothing.
+
 Every process a stage runs in lives in a process group of its own, dies with pivot (`lifeline`: a
 parent-death signal, and the watchdog that kills registered groups when pivot is killed), and leaves nothing
 behind: what a command left running in its group when it exits is killed.
@@ -17,6 +21,7 @@ from collections.abc import Mapping
 
 from pivot_ci.engine import lifeline, pool
 from pivot_ci.engine.worker import ExecResult, PythonRequest
+from pivot_ci.state import stagelog
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -24,10 +29,17 @@ class CmdRequest:
     cmd: str
     cwd: str
     env: Mapping[str, str]
+    log: stagelog.LogSpec | None = None
 
 
 Request = CmdRequest | PythonRequest
 _GRACE_S = 3.0
+
+
+def _exit_message(returncode: int) -> str:
+    if returncode < 0:
+        return f"command killed by {pool.signal_name(-returncode)}"
+    return f"command exited with code {returncode}"
 
 
 class LocalExecutor:
@@ -41,35 +53,47 @@ class LocalExecutor:
         self._lock = threading.Lock()
         self._cancelled = False
 
-    def submit(self, req: Request) -> cf.Future[ExecResult]:
+    def submit(self, req: Request, sink: stagelog.Sink | None = None) -> cf.Future[ExecResult]:
+        """Run `req`; its output goes to its log and, as it comes, to `sink` (closed when the stage ends)."""
+        out = pool.Output(req.log, sink)
         match req:
             case CmdRequest():
-                return self._threads.submit(self._run_cmd, req)
+                return self._threads.submit(self._run_cmd, req, out)
             case PythonRequest():
-                return self._threads.submit(self._workers.run, req)
+                return self._threads.submit(self._workers.run, req, out)
 
-    def _run_cmd(self, req: CmdRequest) -> ExecResult:
+    def _run_cmd(self, req: CmdRequest, out: pool.Output) -> ExecResult:
         start = time.monotonic()
         env = {**os.environ, **req.env}
         with self._lock:
             if self._cancelled:
-                return ExecResult(False, "", 0.0, pool.CANCELLED)
-            proc = subprocess.Popen(req.cmd, shell=True, cwd=req.cwd, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                                    preexec_fn=lifeline.preexec(os.getpid()))
+                return out.result(ExecResult(False, "", 0.0, pool.CANCELLED))
+            try:
+                proc = subprocess.Popen(req.cmd, shell=True, cwd=req.cwd, env=env, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=lifeline.preexec(os.getpid()))
+            except BaseException:
+                out.result(ExecResult(False, "", 0.0, "the command could not be started"))
+                raise
             lifeline.WATCHDOG.guard(proc.pid)
             self._procs.add(proc)
         try:
-            out, _ = proc.communicate()
+            assert proc.stdout is not None
+            with proc.stdout:
+                fd = proc.stdout.fileno()
+                while chunk := os.read(fd, pool.CHUNK):
+                    out.write(chunk)
+            proc.wait()
         finally:
             lifeline.kill_group(proc.pid)  # what the command left running in its group
             lifeline.WATCHDOG.release(proc.pid)
             with self._lock:
                 self._procs.discard(proc)
-        text = out.decode("utf-8", "replace")
+            if proc.returncode is None:
+                out.result(ExecResult(False, "", time.monotonic() - start, pool.CANCELLED))
         ok = proc.returncode == 0
-        return ExecResult(ok, text, time.monotonic() - start,
-                          None if ok else f"command exited with code {proc.returncode}", proc.returncode)
+        return out.result(ExecResult(ok, "", time.monotonic() - start,
+                                     None if ok else _exit_message(proc.returncode), proc.returncode))
 
     def cancel(self) -> None:
         """Stop everything running now: SIGTERM to each stage's process group, SIGKILL after a grace period."""

@@ -19,6 +19,7 @@ from pivot_ci.engine.executor import LocalExecutor, Request
 from pivot_ci.engine.worker import ExecResult
 from pivot_ci.pipeline import model
 from pivot_ci.project import Project
+from pivot_ci.state import stagelog
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -53,6 +54,7 @@ class Task:
     request: Request
     stage: model.StageSpec
     display: str
+    sink: stagelog.Sink | None = None  # where the output goes as it comes (the executor closes it at the end)
 
     @property
     def resources(self) -> Mapping[str, float]:
@@ -84,7 +86,7 @@ class _Local:
         self.slots = jobs
 
     def submit(self, task: Task) -> cf.Future[ExecResult]:
-        return self._inner.submit(task.request)
+        return self._inner.submit(task.request, task.sink)
 
     def cancel(self) -> None:
         self._inner.cancel()

@@ -6,6 +6,7 @@ import concurrent.futures as cf
 import dataclasses
 import enum
 import json
+import os
 import time
 from collections.abc import Callable, Iterable
 
@@ -16,6 +17,7 @@ from pivot_ci.engine.executor import CmdRequest, Request
 from pivot_ci.engine.worker import ExecResult, PythonRequest
 from pivot_ci.errors import PivotError
 from pivot_ci.pipeline import model
+from pivot_ci.state import stagelog
 
 
 class Outcome(enum.Enum):
@@ -40,6 +42,8 @@ class ReproOptions:
     run_cache: bool = True  # look stale stages up before running them (--no-run-cache: False)
     remote_runs: runs.RemoteRuns | None = None  # --pull: also look them up on a remote
     executor: executors.ExecutorChoice = executors.LOCAL
+    output: OutputSinks | None = None  # where each running stage's output goes live (besides its log)
+    log_limit: int = stagelog.DEFAULT_LIMIT  # bytes of output a stage log keeps
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -73,6 +77,18 @@ class ReproResult:
 
 
 Listener = Callable[[StageRun], None]
+OutputSinks = Callable[["StageRun"], stagelog.Sink | None]  # called with a stage's `started` event
+
+
+def echo(st: model.StageSpec) -> str:
+    """What a stage runs, as its log and the terminal show it (`python clean.py ... --min-words 3`)."""
+    if st.cmd is not None:
+        return st.cmd
+    assert st.python is not None
+    py = st.python
+    where = py.module if py.module is not None else py.file
+    args = ", ".join(f"{k}={v!r}" for k, v in st.params.items())
+    return f"{where}:{py.qualname}({args})"
 
 
 def stage_env(st: model.StageSpec, access: StateAccess) -> dict[str, str]:
@@ -83,15 +99,18 @@ def stage_env(st: model.StageSpec, access: StateAccess) -> dict[str, str]:
     return env
 
 
-def request(access: StateAccess, st: model.StageSpec) -> Request:
+def request(access: StateAccess, st: model.StageSpec, log_limit: int = stagelog.DEFAULT_LIMIT) -> Request:
     cwd = str(access.project.abs(st.pipeline_dir))
     env = stage_env(st, access)
+    log = stagelog.LogSpec(str(access.log_path(st)), echo(st), log_limit)
     if st.cmd is not None:
-        return CmdRequest(st.cmd, cwd, env)
+        if "PYTHONUNBUFFERED" not in os.environ:  # a Python script's prints show up as it makes them
+            env["PYTHONUNBUFFERED"] = "1"
+        return CmdRequest(st.cmd, cwd, env, log)
     assert st.python is not None
     py = st.python
     file = None if py.file is None else str(access.project.abs(py.file))
-    return PythonRequest(str(access.project.root), cwd, py.module, file, py.qualname, dict(st.params), env)
+    return PythonRequest(str(access.project.root), cwd, py.module, file, py.qualname, dict(st.params), env, log)
 
 
 def _result(fut: cf.Future[ExecResult]) -> ExecResult:
@@ -190,8 +209,11 @@ class _Scheduler:
             self.finish(StageRun(sid, st_status.display, st, Outcome.FAILED, reasons,
                                  error=f"cannot prepare its outputs: {exc}", warnings=warnings))
             return Outcome.FAILED
-        fut = executor.submit(executors.Task(request(self.access, st), st, st_status.display))
-        self.emit(StageRun(sid, st_status.display, st, None, reasons, warnings=warnings))
+        started = StageRun(sid, st_status.display, st, None, reasons, warnings=warnings)
+        sink = None if self.opts.output is None else self.opts.output(started)
+        task = executors.Task(request(self.access, st, self.opts.log_limit), st, st_status.display, sink)
+        fut = executor.submit(task)  # a cluster that cannot run it says so before the stage is said to start
+        self.emit(started)
         return fut, deps
 
     def _absent(self, path: str) -> str:

@@ -1,8 +1,9 @@
-"""Runs Python stages inside a worker process: isolated imports, captured output.
+"""Runs Python stages inside a worker process: isolated imports, output to the parent as it is made.
 
 A worker is a plain subprocess (`engine/pool.py` starts it) that reads requests from one pipe and writes
 results to another, one stage at a time. The stage's output (fd 1 and 2, so C code and child processes are
-caught too) goes to a capture file the parent also holds, so what a stage printed survives its worker's death.
+caught too; Python's own streams line-buffered) goes to a third pipe that the parent reads while it waits, so
+what a stage printed reaches its log and the terminal at once, and survives its worker's death.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from pivot_ci.engine import lifeline
+from pivot_ci.state import stagelog
 
 PRIVATE_PREFIX = "_pivot_stage_"
 
@@ -38,6 +40,7 @@ class PythonRequest:
     qualname: str
     params: Mapping[str, Any]
     env: Mapping[str, str]
+    log: stagelog.LogSpec | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -109,18 +112,18 @@ def _resolve(req: PythonRequest) -> Callable[..., Any]:
 
 
 @contextlib.contextmanager
-def _captured(capture: int) -> Iterator[io.StringIO]:
-    """Send fd 1 and 2 to the (emptied) capture file `capture` while the stage runs."""
-    buf = io.StringIO()
+def _redirected(output: int | None) -> Iterator[None]:
+    """Send fd 1 and 2 to `output` (the pipe to the parent) while the stage runs; None: leave them."""
     sys.stdout.flush()
     sys.stderr.flush()
-    os.ftruncate(capture, 0)
-    os.lseek(capture, 0, os.SEEK_SET)  # the offset is shared with the parent's descriptor
+    if output is None:
+        yield
+        return
     saved = os.dup(1), os.dup(2)
-    os.dup2(capture, 1)
-    os.dup2(capture, 2)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
     try:
-        yield buf
+        yield
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -128,23 +131,17 @@ def _captured(capture: int) -> Iterator[io.StringIO]:
         os.dup2(saved[1], 2)
         os.close(saved[0])
         os.close(saved[1])
-        buf.write(read_capture(capture))
 
 
-def read_capture(capture: int, limit: int = 8 << 20) -> str:
-    """What a stage wrote to capture file `capture` (the last `limit` bytes of it)."""
-    size = os.fstat(capture).st_size
-    start = max(0, size - limit)
-    data = os.pread(capture, size - start, start)
-    return data.decode("utf-8", "replace")
+def run(req: PythonRequest, output: int | None = None) -> ExecResult:
+    """Import the stage function fresh and call it with its params as keyword arguments.
 
-
-def run(req: PythonRequest, capture: int) -> ExecResult:
-    """Import the stage function fresh and call it with its params as keyword arguments."""
+    Its output goes to fd `output` (None: this process's own stdout and stderr), line by line.
+    """
     start = time.monotonic()
     old_cwd, old_path, old_env = os.getcwd(), list(sys.path), dict(os.environ)
     error = None
-    with _captured(capture) as out:
+    with _redirected(output):
         try:
             os.chdir(req.cwd)
             os.environ.update(req.env)
@@ -159,14 +156,17 @@ def run(req: PythonRequest, capture: int) -> ExecResult:
             sys.path[:] = old_path
             os.environ.clear()
             os.environ.update(old_env)
-    return ExecResult(ok=error is None, output=out.getvalue(), duration=time.monotonic() - start,
+    return ExecResult(ok=error is None, output="", duration=time.monotonic() - start,
                       error=None if error is None else error.strip().splitlines()[-1])
 
 
 def main(argv: list[str]) -> None:
-    """The worker process: `requests results capture parent` fds/pid; one stage at a time until end of file."""
-    requests, results, capture, parent = (int(a) for a in argv)
+    """The worker process: `requests results output parent` fds/pid; one stage at a time until end of file."""
+    requests, results, output, parent = (int(a) for a in argv)
     lifeline.die_with_parent(parent)
+    for stream in (sys.stdout, sys.stderr):  # a stage's prints reach pivot (and the terminal) as they are made
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(line_buffering=True)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, and terminates us
     while (req := receive(requests)) is not None:
-        send(results, run(req, capture))
+        send(results, run(req, output))

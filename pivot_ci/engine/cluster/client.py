@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import dataclasses
 import logging
 import re
 import shutil
@@ -23,6 +24,7 @@ import distributed
 from distributed.client import FutureCancelledError
 
 from pivot_ci import errors
+from pivot_ci.engine import pool
 from pivot_ci.engine.cluster import attempts, preflight, task
 from pivot_ci.engine.executors import ExecutorChoice, Task
 from pivot_ci.engine.worker import ExecResult
@@ -174,9 +176,14 @@ class DaskExecutor:
 
     def _settle(self, p: _Pending, res: ExecResult) -> None:
         with self._lock:
-            self._pending.pop(p.key, None)
-        if not p.future.done():
-            p.future.set_result(res)
+            first = self._pending.pop(p.key, None) is not None
+        if not first or p.future.done():
+            return
+        # the stage's output, once it ended: to its log (in the shared state dir) and to the live sink
+        out = pool.Output(p.task.request.log, p.task.sink)
+        if res.output:
+            out.write(res.output.encode("utf-8", "replace"))
+        p.future.set_result(out.result(dataclasses.replace(res, output="")))
 
     def _watch(self) -> None:
         """No hangs: fail stages that no connected worker can run, once that lasted `timeout` seconds."""
