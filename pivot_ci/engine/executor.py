@@ -92,6 +92,8 @@ class LocalExecutor:
             if proc.returncode is None:
                 out.result(ExecResult(False, "", time.monotonic() - start, pool.CANCELLED))
         ok = proc.returncode == 0
+        if not ok and self._cancelled:
+            return out.result(ExecResult(False, "", time.monotonic() - start, pool.CANCELLED, proc.returncode))
         return out.result(ExecResult(ok, "", time.monotonic() - start,
                                      None if ok else _exit_message(proc.returncode), proc.returncode))
 

@@ -87,7 +87,7 @@ class LogWriter:
         path = Path(spec.path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             self._fd = -1
             self.problem = f"cannot write the log {path}: {exc.strerror or exc}"
@@ -95,9 +95,12 @@ class LogWriter:
         self._raw_write("".join(f"> {line}\n" for line in spec.header.splitlines() or [""]).encode())
 
     def write(self, data: bytes) -> None:
-        """One chunk of the stage's output, as it arrives."""
+        """One chunk of the stage's output, as it arrives: first to the log, then to the sink."""
+        self._log(data)
         if self._sink is not None:
             self._sink.write(data)
+
+    def _log(self, data: bytes) -> None:
         self._recent += data
         if len(self._recent) > 2 * TAIL_TEXT:
             del self._recent[:-TAIL_TEXT]
