@@ -40,6 +40,11 @@ def log_display(project: Project, st: model.StageSpec) -> str:
     return stagelog.display_path(project, st.state_dir, st.name)
 
 
+def status_line_wanted() -> bool:
+    """A live status line needs a terminal on stderr that understands `\r` and erase-line."""
+    return sys.stderr.isatty() and os.environ.get("TERM", "") != "dumb"
+
+
 def heartbeat_from_env() -> float:
     raw = os.environ.get(HEARTBEAT_ENV, "")
     try:

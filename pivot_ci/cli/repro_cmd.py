@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import sys
 import threading
 from collections.abc import Callable
 
@@ -188,7 +187,7 @@ def repro(inv: Invocation, targets: tuple[str, ...], jobs: int | None, force: bo
         if json_events:
             shown = _JsonEvents(project)
         else:
-            shown = live.Live(project, inv.console.verbosity, tty=sys.stderr.isatty() and not watch_mode,
+            shown = live.Live(project, inv.console.verbosity, tty=live.status_line_wanted() and not watch_mode,
                               heartbeat=live.heartbeat_from_env())
             stack.callback(shown.interrupted)  # a status line never outlives the run
         opts = ReproOptions(jobs=jobs, force=force, keep_going=keep_going, dry_run=dry_run, no_commit=no_commit,
