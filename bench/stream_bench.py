@@ -24,10 +24,8 @@ Before timing, one untimed cold run per build checks that every output matches g
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -40,6 +38,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench_run  # noqa: E402 - bench/run.py: gen.py loading and the output check
+from run_cache_bench import machine  # noqa: E402 - the report's machine line
 
 WORKLOADS = ("pivot-yaml", "pivot-ci-py")
 BenchError = bench_run.BenchError
@@ -123,13 +122,6 @@ def check(gen: ModuleType, tool: str, root: Path, manifest: dict[str, Any]) -> N
     """Every output is what gen.py says it must be (bench/run.py's check)."""
     wl = bench_run.Workload(tool, tool, "", True, root, root)
     bench_run.check_outputs(gen, wl, manifest)
-
-
-def machine() -> str:
-    load = "/".join(f"{x:.2f}" for x in os.getloadavg())
-    now = datetime.datetime.now(datetime.UTC)
-    return (f"{now:%Y-%m-%d %H:%M} UTC; {os.cpu_count()} CPUs; {platform.platform()}; "
-            f"Python {platform.python_version()}; load average {load}")
 
 
 def main() -> int:
