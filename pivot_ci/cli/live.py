@@ -76,8 +76,8 @@ class Screen:
     def lines(self, lines: list[str]) -> None:
         with self.lock:
             self._clear()
-            for line in lines:
-                click.echo(line, err=True)
+            if lines:
+                click.echo("\n".join(lines), err=True)  # one write for a chunk of output
             self.last_write = time.monotonic()
             self._draw()
 

@@ -12,6 +12,7 @@ the file may hold up to twice the tail before it is compacted, so it never excee
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -98,7 +99,10 @@ class LogWriter:
         """One chunk of the stage's output, as it arrives: first to the log, then to the sink."""
         self._log(data)
         if self._sink is not None:
-            self._sink.write(data)
+            try:
+                self._sink.write(data)
+            except OSError:  # the terminal went away (a closed pipe): the stage runs on, its log keeps all
+                self._sink = None
 
     def _log(self, data: bytes) -> None:
         self._recent += data
@@ -142,7 +146,8 @@ class LogWriter:
                 os.close(self._fd)
                 self._fd = -1
             if self._sink is not None:
-                self._sink.close()
+                with contextlib.suppress(OSError):
+                    self._sink.close()
 
     def _ends_line(self) -> bool:
         return not self._recent or self._recent.endswith(b"\n")

@@ -84,3 +84,16 @@ def test_a_bad_limit_is_a_config_error_with_a_hint() -> None:
 def test_the_log_path_lives_in_the_state_dir(tmp_path: Path) -> None:
     assert stagelog.log_path(tmp_path, "train@2") == tmp_path / "logs" / "train@2.log"
     assert stagelog.read(tmp_path / "logs/none.log") is None
+
+
+class Gone(Collect):
+    def write(self, data: bytes) -> None:
+        raise BrokenPipeError("the reader went away")
+
+
+def test_a_sink_that_went_away_stops_getting_output_and_the_log_keeps_it(tmp_path: Path) -> None:
+    w = stagelog.LogWriter(stagelog.LogSpec(str(tmp_path / "s.log"), "cmd"), Gone())
+    w.write(b"one\n")
+    w.write(b"two\n")
+    w.close("finished")
+    assert (tmp_path / "s.log").read_text() == "> cmd\none\ntwo\n[pivot] finished\n"
