@@ -40,6 +40,11 @@ def log_display(project: Project, st: model.StageSpec) -> str:
     return stagelog.display_path(project, st.state_dir, st.name)
 
 
+def _where(run: StageRun) -> str:
+    """Where a stage ran, when not on this machine (a Dask worker)."""
+    return f" on {run.worker}" if run.worker else ""
+
+
 def status_line_wanted() -> bool:
     """A live status line needs a terminal on stderr that understands `\r` and erase-line."""
     return sys.stderr.isatty() and os.environ.get("TERM", "") != "dumb"
@@ -206,11 +211,12 @@ class Live:
             self._failures.append(run)
             if self.verbosity < 0 and run.output:  # quiet: nothing was streamed, show how it ended
                 lines += self._tail(run)
-            self.screen.lines(lines + [click.style(f"'{run.display}' {_MARK[run.outcome]}: {run.error}", fg="red")])
+            failed = f"'{run.display}' {_MARK[run.outcome]}{_where(run)}: {run.error}"
+            self.screen.lines([*lines, click.style(failed, fg="red")])
             return
         else:
             took = f" in {run.duration:.2f}s" if run.outcome is Outcome.RAN else ""
-            lines.append(f"'{run.display}' {_MARK[run.outcome]}{took}")
+            lines.append(f"'{run.display}' {_MARK[run.outcome]}{took}{_where(run)}")
         self._say(lines)
 
     def output(self, display: str, lines: list[str], *, echo: bool = False) -> None:

@@ -4,6 +4,7 @@ lock files as the local executor, failures, where stages ran, resources."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -22,8 +23,8 @@ def _dask(cluster: Cluster) -> tuple[str, ...]:
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
-    """Every workspace file, lock file, cache object and run-cache entry (less when and how long it ran);
-    not the memo db, temp files or bytecode."""
+    """Every workspace file, lock file, stage log, cache object and run-cache entry (less when and how long it
+    ran); not the memo db, temp files or bytecode."""
     out = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
@@ -31,6 +32,8 @@ def _snapshot(root: Path) -> dict[str, bytes]:
         if not path.is_file() or "__pycache__" in parts or "tmp" in parts or ".db" in path.name:
             continue
         out[rel] = path.read_bytes()
+        if parts[-3:-1] == [".pivot", "logs"]:  # the same log either way, but for how long it ran
+            out[rel] = re.sub(rb"\[pivot\] (finished in|failed after) [0-9.]+s", rb"[pivot] \1 Ns", out[rel])
         if rel.startswith(".pivot/cache/runs/"):
             entry = json.loads(out[rel])
             out[rel] = json.dumps({k: v for k, v in entry.items() if k not in ("created", "duration")}).encode()
