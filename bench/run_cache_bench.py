@@ -193,6 +193,15 @@ def machine() -> str:
             f"Python {platform.python_version()}; load average {load}")
 
 
+def setup_problem(work: Path, gen: Path) -> str | None:
+    """Why a benchmark cannot start with this work directory and generator (None: it can)."""
+    if work.is_relative_to(REPO) or any((d / ".pivot").is_dir() for d in work.parents):
+        return "--workdir must lie outside the repository and outside any pivot project"
+    if not gen.is_file():
+        return f"workload generator not found: {gen} (--gen PATH)"
+    return None
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", choices=["small", "medium", "large"], default="medium")
@@ -208,11 +217,9 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="also write the raw times here")
     args = ap.parse_args()
     work = args.workdir.resolve() / args.size
-    if work.is_relative_to(REPO) or any((d / ".pivot").is_dir() for d in work.parents):
-        print("--workdir must lie outside the repository and outside any pivot project", file=sys.stderr)
-        return 2
-    if not args.gen.is_file():
-        print(f"workload generator not found: {args.gen} (--gen PATH)", file=sys.stderr)
+    problem = setup_problem(work, args.gen)
+    if problem is not None:
+        print(problem, file=sys.stderr)
         return 2
     overrides = [x for f in "PSFB" if getattr(args, f) is not None for x in (f"-{f}", str(getattr(args, f)))]
     start = machine()

@@ -38,7 +38,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench_run  # noqa: E402 - bench/run.py: gen.py loading and the output check
-from run_cache_bench import machine  # noqa: E402 - the report's machine line
+from run_cache_bench import machine, setup_problem  # noqa: E402 - the report's machine line, the checks
 
 WORKLOADS = ("pivot-yaml", "pivot-ci-py")
 BenchError = bench_run.BenchError
@@ -137,11 +137,9 @@ def main() -> int:
     ap.add_argument("--out", type=Path, help="also write the Markdown report here")
     args = ap.parse_args()
     work = args.workdir.resolve() / args.size
-    if work.is_relative_to(REPO) or any((d / ".pivot").is_dir() for d in work.parents):
-        print("--workdir must lie outside the repository and outside any pivot project", file=sys.stderr)
-        return 2
-    if not args.gen.is_file():
-        print(f"workload generator not found: {args.gen} (--gen PATH)", file=sys.stderr)
+    problem = setup_problem(work, args.gen)
+    if problem is not None:
+        print(problem, file=sys.stderr)
         return 2
     start = machine()
     rows = []
