@@ -23,6 +23,7 @@ SKIP_DIRS = frozenset({
 })
 IGNORE_FILE = ".pivotignore"
 _IMPORT_RE = re.compile(rb"^[ \t]*(?:from[ \t]+pivot_ci[ \t.]|import[ \t]+[^\n#]*\bpivot_ci\b)", re.M)
+POINTER_SUFFIX = ".pvt"  # tracked data's pointer files (state/pointer.py reads them)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -122,28 +123,35 @@ def skipped(rel: str, spec: pathspec.PathSpec[Any] | None) -> bool:
     return False
 
 
-def _subdirs(path: str) -> list[str]:
-    """Names of the directories in `path` (not followed through symlinks); none when it cannot be read."""
+def _entries(path: str) -> tuple[list[str], list[str]]:
+    """Names of the directories (not followed through symlinks) and of the other entries in `path`; none when
+    it cannot be read."""
+    dirs: list[str] = []
+    files: list[str] = []
     try:
         with os.scandir(path) as it:
-            return [e.name for e in it if e.is_dir(follow_symlinks=False)]
+            for e in it:
+                (dirs if e.is_dir(follow_symlinks=False) else files).append(e.name)
     except OSError:
-        return []
+        pass
+    return dirs, files
 
 
 def _dirs(project: Project, start: Path, spec: pathspec.PathSpec[Any] | None,
-          passed: list[Skipped] | None = None) -> Iterator[Path]:
+          passed: list[Skipped] | None = None) -> Iterator[tuple[Path, list[str]]]:
     """`start` and the directories below it that discovery looks into, in sorted walk order (depth first,
-    parents before children, like os.walk) — iteratively: a directory nested thousands deep is no problem.
+    parents before children, like os.walk), with the names of their files — iteratively: a directory nested
+    thousands deep is no problem.
 
     Directories matched by `.pivotignore` are recorded in `passed` (the fixed SKIP_DIRS are not: noise).
     """
     todo = [os.fspath(start)]
     while todo:
         here = todo.pop()
-        rel = project.rel(here)
+        rel = project.rel(Path(here))
+        subdirs, files = _entries(here)
         keep = []
-        for d in _subdirs(here):
+        for d in subdirs:
             if d in SKIP_DIRS:
                 continue
             child = d if rel == "." else f"{rel}/{d}"
@@ -153,18 +161,37 @@ def _dirs(project: Project, start: Path, spec: pathspec.PathSpec[Any] | None,
                 continue
             keep.append(d)
         todo.extend(os.path.join(here, d) for d in sorted(keep, reverse=True))
-        yield Path(here)
+        yield Path(here), files
 
 
-def find_all(project: Project, skipped: list[Skipped] | None = None) -> list[Path]:
-    """Every pipeline file under the project root, by directory path, root first.
+@dataclasses.dataclass(frozen=True, slots=True)
+class Found:
+    """What one walk of the project finds: pipeline files (by directory, root first) and pointer files."""
+
+    pipelines: list[Path]
+    pointers: list[Path]
+
+
+def scan(project: Project, skipped: list[Skipped] | None = None) -> Found:
+    """Every pipeline file and every pointer file (`*.pvt`, SPEC §10) under the project root, in one walk.
 
     What was passed over (pipeline.py files that are not pivot's, `.pivotignore`d directories) is appended
     to `skipped` when given.
     """
-    found = [pf for d in _dirs(project, project.root, ignore_spec(project), skipped)
-             if (pf := pipeline_file_in(d, project, skipped)) is not None]
-    return sorted(found, key=lambda p: (p.parent != project.root, project.rel(p.parent).split("/")))
+    pipelines: list[Path] = []
+    pointers: list[Path] = []
+    for d, names in _dirs(project, project.root, ignore_spec(project), skipped):
+        pf = pipeline_file_in(d, project, skipped)
+        if pf is not None:
+            pipelines.append(pf)
+        pointers += [d / n for n in names if n.endswith(POINTER_SUFFIX)]
+    pipelines.sort(key=lambda p: (p.parent != project.root, project.rel(p.parent).split("/")))
+    return Found(pipelines, sorted(pointers))
+
+
+def find_all(project: Project, skipped: list[Skipped] | None = None) -> list[Path]:
+    """Every pipeline file under the project root, by directory path, root first."""
+    return scan(project, skipped).pipelines
 
 
 def find_under(project: Project, directory: Path) -> list[Path]:
@@ -172,5 +199,5 @@ def find_under(project: Project, directory: Path) -> list[Path]:
     spec, rel = ignore_spec(project), project.rel(directory)
     if rel != "." and skipped(f"{rel}/-", spec):
         return []
-    return [d / n for d in _dirs(project, directory, spec) for n in PIPELINE_FILE_NAMES
+    return [d / n for d, _ in _dirs(project, directory, spec) for n in PIPELINE_FILE_NAMES
             if (d / n).is_file() and (n != PYTHON_FILE_NAME or imports_pivot(d / n))]

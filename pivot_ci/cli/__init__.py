@@ -25,6 +25,7 @@ COMMANDS = {
     "push": "remote_cmds", "fetch": "remote_cmds", "pull": "remote_cmds", "remote": "remote_cmds",
     "params": "compare_cmds", "metrics": "compare_cmds",
     "completion": "completion",
+    "track": "data_cmds", "untrack": "data_cmds", "gc": "cache_cmds", "fsck": "cache_cmds",
 }
 
 

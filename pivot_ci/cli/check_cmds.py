@@ -167,7 +167,8 @@ def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ..
         _emit(inv, check.error_report(command, inv.strict or inv.loaded is not None, error), opts, failed_load=True)
         raise error
     assert inv.loaded is not None
-    order = selection.order_in(inv.loaded, inv.cwd, targets)
+    picked = selection.pick(inv.loaded, inv.cwd, targets)
+    order = picked.order
     comparison = None
     if compare_to is not None:  # first: a revision that does not exist ends the command before any work
         from pivot_ci.compare import diff
@@ -175,8 +176,8 @@ def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ..
         comparison = diff.compare(inv.loaded, order, diff.Request(compare_to, None, params=True, metrics=True))
     ids = set(order)
     with StateAccess(inv.loaded.project) as access:
-        remote = None if ask is None else remote_support.remote_state(inv.loaded, access, ids, ask)
-        report = _with_notes(inv, check.check(inv.loaded, access, command, ids, remote))
+        remote = None if ask is None else remote_support.remote_state(inv.loaded, access, ids, ask, picked.tracked)
+        report = _with_notes(inv, check.check(inv.loaded, access, command, ids, remote, picked.tracked))
         if git_staged:
             report = staged.apply(report, inv.loaded, access, _git_state(inv, access, ids))
         if opts.explain:
@@ -208,7 +209,8 @@ def status(inv: ReportInvocation, targets: tuple[str, ...], explain: bool, exit_
     opts = _options(inv, fmt, as_json, output, extra, junit_strict, explain)
     ask = None if remote_name is None else RemoteAsk(remote_name or None, allow_missing=False)
     report, _ = _check(inv, check.Command.STATUS, targets, opts, ask)
-    stale = any(s.status.stale for s in report.stages) or not all(p.error is None for p in report.pipelines)
+    stale = (any(s.status.stale for s in report.stages) or not all(p.error is None for p in report.pipelines)
+             or not all(t.passed for t in report.all_tracked))
     return 1 if (exit_code or opts.quiet) and stale else 0  # -q: the exit code is the answer, as `git diff -q`
 
 

@@ -122,3 +122,13 @@ def pivot_command(*, allow_all: bool = True,
 
 def jobs_default() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def human_bytes(n: int) -> str:
+    """`3.4 MB` (powers of 1,000, as storage is sold)."""
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")

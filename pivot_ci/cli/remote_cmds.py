@@ -11,8 +11,8 @@ import click
 
 from pivot_ci import project
 from pivot_ci.cli import common, completion, selection, workspace_cmds
-from pivot_ci.cli.common import Invocation
-from pivot_ci.cli.remote_support import ProgressLine, default_jobs, human_bytes, opened, stage_refs
+from pivot_ci.cli.common import Invocation, human_bytes
+from pivot_ci.cli.remote_support import ProgressLine, default_jobs, opened, stage_refs
 from pivot_ci.engine import checkout as engine_checkout
 from pivot_ci.engine import runs
 from pivot_ci.engine.access import StateAccess
@@ -36,17 +36,17 @@ def transfer_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _sync(inv: Invocation, verb: str, targets: tuple[str, ...], remote_name: str | None, jobs: int | None,
-          dry_run: bool, run_cache: bool = False) -> tuple[sync.SyncResult, list[Any]]:
-    """Run push or fetch for the selected stages; returns the result and the stage specs.
+          dry_run: bool, run_cache: bool = False) -> tuple[sync.SyncResult, selection.Picked]:
+    """Run push or fetch for the selected stages and tracked data; returns the result and the selection.
 
     `run_cache` (push): also push the run-cache entries of the selected stages' locks, after their objects.
     """
-    order = selection.order(inv, targets, upstream=False)
+    picked = selection.pick(inv.loaded, inv.cwd, targets, upstream=False)
+    order = picked.order
     jobs = jobs or default_jobs()
-    stages = [inv.loaded.graph.stages[sid] for sid in order]
     entries = None
     with StateAccess(inv.loaded.project) as access, opened(inv.loaded, remote_name, jobs, f"pivot {verb}") as remote:
-        refs = stage_refs(inv.loaded, access, order)
+        refs = stage_refs(inv.loaded, access, order) + [sync.OutRef(t.pvt_file, t.path, t.hash) for t in picked.tracked]
         progress = ProgressLine(inv.console, "pushing" if verb == "push" else "fetching")
         run = sync.push if verb == "push" else sync.fetch
         try:
@@ -60,7 +60,7 @@ def _sync(inv: Invocation, verb: str, targets: tuple[str, ...], remote_name: str
                     for key in [_entry_key(access, inv.loaded.graph.stages[sid])] if key is not None]
             entries = remote_runs.push(access.cache.root, remote, keys, jobs=jobs, dry_run=dry_run)
     _report(inv, verb, result, entries)
-    return result, stages
+    return result, picked
 
 
 def _entry_key(access: StateAccess, st: model.StageSpec) -> str | None:
@@ -96,7 +96,8 @@ def _report(inv: Invocation, verb: str, result: sync.SyncResult, entries: remote
 @common.pivot_command(allow_all=True)
 def push(inv: Invocation, targets: tuple[str, ...], remote_name: str | None, jobs: int | None,
          dry_run: bool, no_run_cache: bool) -> int:
-    """Upload the cached outputs of the selected stages' lock files (and their run-cache entries) to a remote."""
+    """Upload the cached outputs of the selected stages' lock files (and their run-cache entries), and tracked
+    data, to a remote."""
     result, _ = _sync(inv, "push", targets, remote_name, jobs, dry_run, run_cache=not no_run_cache)
     return 1 if result.missing or result.corrupt else 0
 
@@ -107,7 +108,8 @@ def push(inv: Invocation, targets: tuple[str, ...], remote_name: str | None, job
 @common.pivot_command(allow_all=True)
 def fetch(inv: Invocation, targets: tuple[str, ...], remote_name: str | None, jobs: int | None,
           dry_run: bool) -> int:
-    """Download the selected stages' outputs into the cache (verified by hash); the workspace is untouched."""
+    """Download the selected stages' outputs and tracked data into the cache (verified by hash); the workspace is
+    untouched."""
     result, _ = _sync(inv, "fetch", targets, remote_name, jobs, dry_run)
     return 1 if result.missing else 0
 
@@ -122,12 +124,14 @@ def fetch(inv: Invocation, targets: tuple[str, ...], remote_name: str | None, jo
 def pull(inv: Invocation, targets: tuple[str, ...], remote_name: str | None, jobs: int | None, dry_run: bool,
          force: bool, link: str) -> int:
     """fetch, then checkout: the selected stages' outputs from the remote into the workspace."""
-    result, stages = _sync(inv, "fetch", targets, remote_name, jobs, dry_run)
+    result, picked = _sync(inv, "fetch", targets, remote_name, jobs, dry_run)
     if dry_run:
         return 1 if result.missing else 0
-    order = [st.id for st in stages]
-    with selection.locked(inv, order, "pull"), StateAccess(inv.loaded.project) as access:
-        restored = engine_checkout.checkout(access, stages, force=force, mode=cache.LinkMode(link))
+    stages = [inv.loaded.graph.stages[sid] for sid in picked.order]
+    with selection.locked_dirs(inv, selection.state_dirs(inv.loaded, picked), "pull"), \
+            StateAccess(inv.loaded.project) as access:
+        restored = engine_checkout.checkout(access, stages, force=force, mode=cache.LinkMode(link),
+                                            tracked_data=picked.tracked)
     workspace_cmds.report_checkout(inv, restored)
     return 1 if result.missing or restored.skipped else 0
 

@@ -12,8 +12,9 @@ import click
 
 from pivot_ci import errors
 from pivot_ci.cli import common
+from pivot_ci.cli.common import human_bytes
 from pivot_ci.dag.load import Loaded
-from pivot_ci.engine import check, runs
+from pivot_ci.engine import check, runs, tracked
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.pipeline import model
 from pivot_ci.remote import base, config, factory, sync
@@ -54,11 +55,11 @@ def opened(loaded: Loaded, name: str | None, jobs: int, purpose: str) -> Iterato
         remote.close()
 
 
-def remote_state(loaded: Loaded, access: StateAccess, ids: Iterable[model.StageId],
-                 ask: RemoteAsk) -> check.RemoteState:
-    """One bulk existence query for the outputs of `ids` and their deps that nothing produces."""
+def remote_state(loaded: Loaded, access: StateAccess, ids: Iterable[model.StageId], ask: RemoteAsk,
+                 tracked_data: Iterable[model.TrackedSpec] = ()) -> check.RemoteState:
+    """One bulk existence query for the outputs of `ids`, their deps that nothing produces, and tracked data."""
     ids = list(ids)
-    hashes = [r.hash for r in stage_refs(loaded, access, ids)]
+    hashes = [r.hash for r in stage_refs(loaded, access, ids)] + [t.hash for t in tracked_data]
     wanted = set(ids)
     for miss in loaded.graph.missing_deps:
         lock = access.read_lock(loaded.graph.stages[miss.stage]) if miss.stage in wanted else None
@@ -67,17 +68,10 @@ def remote_state(loaded: Loaded, access: StateAccess, ids: Iterable[model.StageI
     purpose = "--allow-missing" if ask.allow_missing else "--remote"
     jobs = default_jobs()
     with opened(loaded, ask.name, jobs, purpose) as remote:
+        if ask.allow_missing:  # what a dep inside absent tracked data stands for is in its directory's manifest
+            sync.fetch_manifests(access.cache, remote, [t.hash for t in tracked.of_stages(loaded, ids)], jobs)
         available = sync.available(access.cache, remote, hashes, jobs)
         return check.RemoteState(remote.spec.name, available, ask.allow_missing)
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
 
 
 class ProgressLine:

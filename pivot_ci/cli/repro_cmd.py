@@ -14,6 +14,7 @@ from pivot_ci import errors
 from pivot_ci.cli import common, completion, live, selection
 from pivot_ci.cli.common import Invocation
 from pivot_ci.engine import repro as engine_repro
+from pivot_ci.engine import tracked
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.engine.repro import Outcome, ReproOptions, ReproResult, StageRun
 from pivot_ci.project import Project
@@ -201,6 +202,8 @@ def repro(inv: Invocation, targets: tuple[str, ...], jobs: int | None, force: bo
         order = selection.order(inv, targets, upstream=extent.upstream, downstream=extent.downstream)
         shown.begin(len(order))
         with selection.locked(inv, order, "repro"), StateAccess(project) as access:
+            for warning in tracked.warnings(access, tracked.of_stages(inv.loaded, order)):
+                inv.console.warn(warning)
             result = engine_repro.run(access, inv.loaded.graph, order, opts, shown.event)
         finished(result)
     return 0 if result.ok else 1

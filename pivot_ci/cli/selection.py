@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import dataclasses
+import os
+import posixpath
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from pivot_ci.cli.common import Invocation
 from pivot_ci.dag import select
 from pivot_ci.dag.load import Loaded
+from pivot_ci.engine import tracked
 from pivot_ci.pipeline import model
 from pivot_ci.state import confine, fsutil, statedir
 
@@ -33,11 +37,51 @@ def order_in(loaded: Loaded, cwd: Path, targets: tuple[str, ...], *, upstream: b
     return loaded.in_order(select.with_upstream(loaded, ids) if upstream else ids)
 
 
-@contextlib.contextmanager
-def locked(inv: Invocation, ids: list[model.StageId], command: str) -> Iterator[None]:
+def locked(inv: Invocation, ids: list[model.StageId], command: str) -> contextlib.AbstractContextManager[None]:
     """Hold the lock of every state dir the stages use, so two runs never write the same state."""
+    return locked_dirs(inv, {sid.state_dir for sid in ids}, command)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Picked:
+    """What targets select: stages in topological order, and the tracked data that comes with them."""
+
+    order: list[model.StageId]
+    tracked: list[model.TrackedSpec]
+
+
+def pick(loaded: Loaded, cwd: Path, targets: tuple[str, ...], *, upstream: bool = True) -> Picked:
+    """As `order_in`, and a target may also name tracked data (its path or its pointer file, SPEC §10), relative to
+    `cwd` or to the project root."""
+    named: dict[str, model.TrackedSpec] = {}
+    stage_targets: list[str] = []
+    for target in targets:
+        # relative to the working directory, else to the project root (as reports and fix commands name it)
+        spec = (tracked.by_target(loaded, loaded.project.rel(os.path.abspath(cwd / target)))
+                or tracked.by_target(loaded, posixpath.normpath(target)))
+        if spec is None:
+            stage_targets.append(target)
+        else:
+            named[spec.path] = spec
+    order = order_in(loaded, cwd, tuple(stage_targets), upstream=upstream) if stage_targets or not targets else []
+    data = {t.path: t for t in tracked.selected(loaded, order, whole_scope=not targets)}
+    data.update(named)
+    return Picked(order, [data[p] for p in sorted(data)])
+
+
+def state_dirs(loaded: Loaded, picked: Picked) -> set[str]:
+    """The state dirs a command on `picked` writes: its stages' and, for tracked data, the project's."""
+    dirs = {sid.state_dir for sid in picked.order}
+    if picked.tracked:
+        dirs.add(tracked.project_state_dir(loaded.project))
+    return dirs
+
+
+@contextlib.contextmanager
+def locked_dirs(inv: Invocation, state_dirs: Iterable[str], command: str) -> Iterator[None]:
+    """Hold the locks of the project-relative `state_dirs` (gc and track take them like repro does)."""
     root = inv.loaded.project
-    dirs = sorted({sid.state_dir for sid in ids})
+    dirs = sorted(set(state_dirs))
     paths: list[Path] = []
     fence = confine.Fence(root.root)
     for d in dirs:

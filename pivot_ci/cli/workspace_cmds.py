@@ -91,11 +91,13 @@ def commit(inv: Invocation, targets: tuple[str, ...], force: bool) -> int:
               help="How outputs are put in place [copy].")
 @common.pivot_command(allow_all=True)
 def checkout(inv: Invocation, targets: tuple[str, ...], force: bool, link: str) -> int:
-    """Restore outputs recorded in lock files from the cache."""
-    order = selection.order(inv, targets, upstream=False)
-    with selection.locked(inv, order, "checkout"), StateAccess(inv.loaded.project) as access:
+    """Restore outputs recorded in lock files, and tracked data, from the cache."""
+    picked = selection.pick(inv.loaded, inv.cwd, targets, upstream=False)
+    order = picked.order
+    with selection.locked_dirs(inv, selection.state_dirs(inv.loaded, picked), "checkout"), \
+            StateAccess(inv.loaded.project) as access:
         result = engine_checkout.checkout(access, [inv.loaded.graph.stages[sid] for sid in order], force=force,
-                                          mode=cache.LinkMode(link))
+                                          mode=cache.LinkMode(link), tracked_data=picked.tracked)
     report_checkout(inv, result)
     return 1 if result.skipped else 0
 

@@ -6,6 +6,7 @@ import bisect
 import dataclasses
 import os
 import posixpath
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from pivot_ci import errors
@@ -33,6 +34,7 @@ class StageGraph:
     producers: dict[str, model.StageId]
     order: tuple[model.StageId, ...]
     missing_deps: tuple[MissingDep, ...]
+    tracked: Mapping[str, model.TrackedSpec] = dataclasses.field(default_factory=dict)  # by data path
 
     @property
     def stages(self) -> dict[model.StageId, model.StageSpec]:
@@ -57,6 +59,18 @@ class StageGraph:
         while cur not in ("", "."):
             if cur in self.producers:
                 return self.producers[cur]
+            cur = posixpath.dirname(cur)
+        return None
+
+    def tracked_of(self, path: str) -> model.TrackedSpec | None:
+        """The tracked data `path` is, or lies inside (SPEC §10: a source of the graph)."""
+        if not self.tracked:
+            return None
+        cur = path
+        while cur not in ("", "."):
+            found = self.tracked.get(cur)
+            if found is not None:
+                return found
             cur = posixpath.dirname(cur)
         return None
 
@@ -123,12 +137,33 @@ def _cycle_error(g: nx.DiGraph, merged: Merged) -> errors.GraphError | None:
                              hint="a stage cannot depend, directly or not, on its own outputs")
 
 
-def build(project: Project, merged: Merged) -> StageGraph:
+def _check_tracked(merged: Merged, producers: dict[str, model.StageId], sorted_outs: list[str],
+                   tracked: Mapping[str, model.TrackedSpec]) -> None:
+    """A tracked path may not be a stage output, lie inside one, or contain one."""
+    for path, t in tracked.items():
+        hit = next(((p, "is" if p == path else "lies inside") for p in (path, *_ancestors(path)) if p in producers),
+                   None)
+        lo = bisect.bisect_left(sorted_outs, path + "/")
+        if hit is None and lo < len(sorted_outs) and sorted_outs[lo].startswith(path + "/"):
+            hit = sorted_outs[lo], "contains"
+        if hit is None:
+            continue
+        out, how = hit
+        st = merged.stages[producers[out]]
+        raise errors.GraphError(
+            f"tracked path '{path}' ({t.pvt_file}) {how} output '{out}' of stage '{st.name}' ({st.location})",
+            file=t.pvt_file, hint=f"a stage's outputs are already cached: untrack it (`pivot untrack {path}`) "
+                                  "or remove the output from the stage")
+
+
+def build(project: Project, merged: Merged, tracked: Mapping[str, model.TrackedSpec] | None = None) -> StageGraph:
     import networkx as nx
 
     producers = _index_outputs(merged)
     _check_nested(merged, producers)
     sorted_outs = sorted(producers)
+    tracked = tracked or {}
+    _check_tracked(merged, producers, sorted_outs, tracked)
     g: nx.DiGraph = nx.DiGraph()
     g.add_nodes_from(merged.stages)
     missing: list[MissingDep] = []
@@ -141,11 +176,15 @@ def build(project: Project, merged: Merged) -> StageGraph:
                 lo += 1
             for producer in found:
                 g.add_edge(producer, sid)
-            if not found and not os.path.exists(project.abs_str(dep.path)):
+            if not found and not os.path.exists(project.abs_str(dep.path)) and not _is_tracked(tracked, dep.path):
                 missing.append(MissingDep(sid, dep.path))
     err = _cycle_error(g, merged)
     if err is not None:
         raise err
     rank = {sid: i for i, sid in enumerate(merged.stages)}
     order = tuple(nx.lexicographical_topological_sort(g, key=rank.__getitem__))
-    return StageGraph(project, merged, g, producers, order, tuple(missing))
+    return StageGraph(project, merged, g, producers, order, tuple(missing), tracked)
+
+
+def _is_tracked(tracked: Mapping[str, model.TrackedSpec], path: str) -> bool:
+    return any(p in tracked for p in (path, *_ancestors(path)))

@@ -10,7 +10,7 @@ from pivot_ci import discover, errors
 from pivot_ci import project as project_mod
 from pivot_ci.dag import graph
 from pivot_ci.pipeline import load as pipeline_load
-from pivot_ci.pipeline import merge, model
+from pivot_ci.pipeline import merge, model, tracked
 from pivot_ci.project import Project
 
 
@@ -23,7 +23,8 @@ class BrokenPipeline:
 
     def warning(self, all_pipelines: bool) -> str:
         what = "skipped (--skip-broken)" if all_pipelines else "skipped, it cannot supply dependencies"
-        return f"pipeline file {self.error.location or self.file}: {self.error.message}: {what}"
+        kind = "pointer file" if self.file.endswith(discover.POINTER_SUFFIX) else "pipeline file"
+        return f"{kind} {self.error.location or self.file}: {self.error.message}: {what}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -69,13 +70,14 @@ def _broken_upstream(g: graph.StageGraph, scope: frozenset[model.StageId], dirs:
     directory may well be that pipeline's output: an error, rather than a check against a stale file."""
     if not broken:
         return None
-    by_dir = {posixpath.dirname(b.file) or ".": b for b in broken}
+    by_dir = {posixpath.dirname(b.file) or ".": b for b in broken if not b.file.endswith(discover.POINTER_SUFFIX)}
     for sid in g.order:
         if sid not in scope:
             continue
         st = g.stages[sid]
         for dep in st.deps:
-            if g.producer_of(dep.path) is not None or any(p.startswith(dep.path + "/") for p in g.producers):
+            if (g.producer_of(dep.path) is not None or g.tracked_of(dep.path) is not None
+                    or any(p.startswith(dep.path + "/") for p in g.producers)):
                 continue
             owner = _owner(dep.path, dirs)
             bad = by_dir.get(owner) if owner is not None else None
@@ -88,16 +90,35 @@ def _broken_upstream(g: graph.StageGraph, scope: frozenset[model.StageId], dirs:
     return None
 
 
+def _load_tracked(project: Project, pointers: list[Path], files: list[Path], skip_broken: bool,
+                  broken: list[BrokenPipeline]) -> dict[str, model.TrackedSpec]:
+    """The tracked data of every pointer file, each owned by the nearest pipeline file at or above it."""
+    owners = {project.rel(f.parent): project.rel(f) for f in files}
+    found: list[model.TrackedSpec] = []
+    for path in pointers:
+        rel = project.rel(path)
+        owner = _owner(rel, list(owners))
+        try:
+            found.append(tracked.load_one(project, path, None if owner is None else owners[owner]))
+        except errors.PivotError as exc:
+            if not skip_broken:
+                raise
+            broken.append(BrokenPipeline(rel, exc))
+    return tracked.check_overlaps(found)
+
+
 def load(project: Project, cwd: Path, *, all_pipelines: bool, skip_broken: bool = False) -> Loaded:
     skipped: list[discover.Skipped] = []
-    files = discover.find_all(project, skipped)
+    found = discover.scan(project, skipped)
+    files = found.pipelines
     current_file = None if all_pipelines else discover.find_current(project, cwd)
     if current_file is not None:
         # the current pipeline first, so its stages keep bare display names
         files = [current_file] + [f for f in files if f != current_file]
     pipelines, broken = _load_all(project, files, current_file, skip_broken)
+    tracked_data = _load_tracked(project, found.pointers, files, skip_broken, broken)
     warnings: list[str] = []
-    g = graph.build(project, merge.merge(pipelines))
+    g = graph.build(project, merge.merge(pipelines), tracked_data)
     current = None
     if all_pipelines:
         scope = frozenset(g.stages)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 import os
+import shlex
+from collections.abc import Sequence
 
 from pivot_ci import errors
 from pivot_ci.dag.graph import StageGraph
 from pivot_ci.dag.load import Loaded
-from pivot_ci.engine import commit, status
+from pivot_ci.engine import commit, status, tracked
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.pipeline import model
 from pivot_ci.state import statedir
@@ -27,6 +29,8 @@ class Failure(enum.Enum):
     MISSING_OUTPUT = "pivot.MissingOutput"
     MISSING_DEP = "pivot.MissingDep"
     NOT_PUSHED = "pivot.NotPushed"
+    TRACKED_MODIFIED = "pivot.TrackedModified"
+    TRACKED_MISSING = "pivot.TrackedMissing"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -65,6 +69,24 @@ class StageCheck:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class TrackedCheck:
+    """One tracked path's verdict (SPEC §10): reported in its pipeline, failing verify unless ok."""
+
+    status: tracked.TrackedStatus
+    failure: Failure | None
+    reason: str
+    fix: str | None
+
+    @property
+    def spec(self) -> model.TrackedSpec:
+        return self.status.spec
+
+    @property
+    def passed(self) -> bool:
+        return self.failure is None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class PipelineCheck:
     name: str
     file: str
@@ -72,10 +94,11 @@ class PipelineCheck:
     stages: tuple[StageCheck, ...]
     error: str | None = None
     error_line: int | None = None
+    tracked: tuple[TrackedCheck, ...] = ()  # the pointer files this pipeline owns, of the selection
 
     @property
     def passed(self) -> bool:
-        return self.error is None and all(s.passed for s in self.stages)
+        return self.error is None and all(s.passed for s in self.stages) and all(t.passed for t in self.tracked)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -85,14 +108,19 @@ class CheckReport:
     pipelines: tuple[PipelineCheck, ...]
     warnings: tuple[str, ...]
     notes: tuple[str, ...] = ()  # advice about the report as a whole (text report; stderr in machine formats)
+    tracked: tuple[TrackedCheck, ...] = ()  # tracked data no pipeline owns (no pipeline file at or above it)
 
     @property
     def stages(self) -> list[StageCheck]:
         return [s for p in self.pipelines for s in p.stages]
 
     @property
+    def all_tracked(self) -> list[TrackedCheck]:
+        return [t for p in self.pipelines for t in p.tracked] + list(self.tracked)
+
+    @property
     def passed(self) -> bool:
-        return all(p.passed for p in self.pipelines)
+        return all(p.passed for p in self.pipelines) and all(t.passed for t in self.tracked)
 
 
 def _fix(loaded: Loaded, st: status.StageStatus, failure: Failure | None, ran_as_is: bool = False) -> str | None:
@@ -161,9 +189,34 @@ def _on_remote(access: StateAccess, spec: model.StageSpec, path: str, remote: Re
     return lock is not None and any(e["path"] == path and e["hash"] in remote.available for e in lock["deps"])
 
 
+def _tracked_check(loaded: Loaded, access: StateAccess, spec: model.TrackedSpec,
+                   remote: RemoteState | None) -> TrackedCheck:
+    remote_ok = remote.available if remote is not None and remote.allow_missing else frozenset()
+    st = tracked.status(access, spec, remote_ok)
+    path = shlex.quote(spec.path)
+    scope = "--all " if loaded.all_pipelines else ""
+    match st.state:
+        case tracked.TrackedState.OK:
+            where = " (in the cache, not in the workspace)" if st.in_cache else (
+                " (on the remote only)" if st.on_remote else "")
+            return TrackedCheck(st, None, f"ok{where}", None)
+        case tracked.TrackedState.MODIFIED:
+            return TrackedCheck(st, Failure.TRACKED_MODIFIED, f"tracked data modified: {spec.path} differs from "
+                                f"{spec.pvt_file}", f"pivot track {path}")
+    if remote is not None and remote.allow_missing:
+        return TrackedCheck(st, Failure.NOT_PUSHED, f"tracked data missing: {spec.path} is not in the workspace, "
+                            f"the cache or remote '{remote.name}'", f"pivot push {scope}{path} (where the data exists)")
+    return TrackedCheck(st, Failure.TRACKED_MISSING, f"tracked data missing: {spec.path} is not in the workspace "
+                        "or the cache", f"pivot pull {scope}{path}")
+
+
 def check(loaded: Loaded, access: StateAccess, command: Command, ids: set[model.StageId],
-          remote: RemoteState | None = None) -> CheckReport:
+          remote: RemoteState | None = None, tracked_data: Sequence[model.TrackedSpec] = ()) -> CheckReport:
+    """The report of stages `ids` and of the tracked data `tracked_data` (tracked.selected picks it)."""
     g = loaded.graph
+    owned: dict[str | None, list[TrackedCheck]] = {}
+    for spec in tracked_data:
+        owned.setdefault(spec.owner_file, []).append(_tracked_check(loaded, access, spec, remote))
     order = loaded.in_order(ids)
     remote_ok = remote.available if remote is not None and remote.allow_missing else frozenset()
     statuses = status.compute(access, g, order, remote_ok)
@@ -177,13 +230,16 @@ def check(loaded: Loaded, access: StateAccess, command: Command, ids: set[model.
         stages = tuple(_stage_check(loaded, access, command, statuses[st.id], tuple(missing.get(st.id, ())), remote,
                                     st.id in only_missing)
                        for st in pipe.stages if st.id in statuses)
-        if stages or (loaded.current is not None and pipe.name == loaded.current.name):
-            pipelines.append(PipelineCheck(pipe.name, pipe.file, pipe.state_dir, stages))
+        own = tuple(owned.pop(pipe.file, ()))
+        if stages or own or (loaded.current is not None and pipe.name == loaded.current.name):
+            pipelines.append(PipelineCheck(pipe.name, pipe.file, pipe.state_dir, stages, tracked=own))
     for broken in loaded.broken:
         if loaded.all_pipelines:
             pipelines.append(_broken(broken.file, broken.error))
+    rest = tuple(t for checks in owned.values() for t in checks)  # owned by the project (or a broken pipeline)
     orphans = [] if loaded.broken else _orphan_locks(loaded, access, {p.state_dir for p in pipelines})
-    return CheckReport(command, loaded.all_pipelines, tuple(pipelines), loaded.warnings + tuple(orphans))
+    return CheckReport(command, loaded.all_pipelines, tuple(pipelines), loaded.warnings + tuple(orphans),
+                       tracked=rest)
 
 
 def _orphan_locks(loaded: Loaded, access: StateAccess, state_dirs: set[str]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from pivot_ci.engine import outputs
+from pivot_ci.engine import outputs, tracked
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.errors import StateError
 from pivot_ci.pipeline import model
@@ -34,9 +34,21 @@ def _safe_to_replace(access: StateAccess, path: str, now: str, locked: str, stat
     return tree is not None and set(tree.entries) <= set(access.cache.read_tree(locked).entries)
 
 
-def _plan(access: StateAccess, stages: Iterable[model.StageSpec]) -> list[tuple[model.StageSpec, str, str]]:
-    """(stage, path, locked hash) of every output to consider, each lock checked against its stage and each
-    path against the fence before anything is restored."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Wanted:
+    """An output a lock file names, or tracked data a pointer file names."""
+
+    path: str
+    hash: str
+    state_dir: str  # whose hash memo judges the workspace copy
+    source: str  # the lock or pointer file, for messages
+    remedy: str  # what recreates the object
+
+
+def _plan(access: StateAccess, stages: Iterable[model.StageSpec],
+          tracked_data: Iterable[model.TrackedSpec]) -> list[_Wanted]:
+    """Every output and tracked path to consider, each lock checked against its stage and each path against the
+    fence before anything is restored."""
     plan = []
     for st in stages:
         lock = access.read_lock(st)
@@ -44,57 +56,61 @@ def _plan(access: StateAccess, stages: Iterable[model.StageSpec]) -> list[tuple[
             continue
         for path, h in outputs.locked_outs(access, st, lock).items():
             access.fence.workspace(access.project.abs(path))
-            plan.append((st, path, h))
+            plan.append(_Wanted(path, h, st.state_dir, access.lock_display(st), "pivot repro"))
+    for t in tracked_data:
+        access.fence.workspace(access.project.abs(t.path))
+        plan.append(_Wanted(t.path, t.hash, tracked.project_state_dir(access.project), t.pvt_file, "pivot fetch"))
     return plan
 
 
 def checkout(access: StateAccess, stages: Iterable[model.StageSpec], *, force: bool,
-             mode: cache.LinkMode) -> CheckoutResult:
+             mode: cache.LinkMode, tracked_data: Iterable[model.TrackedSpec] = ()) -> CheckoutResult:
+    """Restore the outputs the stages' lock files name, and the tracked data their pointers name."""
     stages = list(stages)
-    plan = _plan(access, stages)
+    plan = _plan(access, stages, tracked_data)
     for st in stages:
         outputs.clean_temps(access, st)
     restored: list[str] = []
     skipped: list[Skipped] = []
-    for st, path, locked in plan:
-        now = access.hasher(st.state_dir).path(path)
-        if now == locked:
+    for w in plan:
+        now = access.hasher(w.state_dir).path(w.path)
+        if now == w.hash:
             continue
-        if not access.cache.has(locked):
-            skipped.append(Skipped(path, _unusable(access, st, locked)))
-        elif now is not None and not force and not _safe_to_replace(access, path, now, locked, st.state_dir):
-            skipped.append(Skipped(path, "modified in the workspace; not overwritten "
-                                         "(use --force to discard the change)"))
+        if not access.cache.has(w.hash):
+            skipped.append(Skipped(w.path, _unusable(access, w)))
+        elif now is not None and not force and not _safe_to_replace(access, w.path, now, w.hash, w.state_dir):
+            skipped.append(Skipped(w.path, "modified in the workspace; not overwritten "
+                                           "(use --force to discard the change)"))
         else:
             try:
-                access.cache.restore(locked, access.project.abs(path), mode)
+                access.cache.restore(w.hash, access.project.abs(w.path), mode)
             except cache.CorruptObject as exc:
-                skipped.append(Skipped(path, _corrupt(access, st, exc)))
+                skipped.append(Skipped(w.path, _corrupt(w, exc)))
                 continue
             except StateError as exc:
-                skipped.append(Skipped(path, exc.message))
+                skipped.append(Skipped(w.path, exc.message))
                 continue
             except OSError as exc:
-                skipped.append(Skipped(path, outputs.os_why(access, exc)))
+                skipped.append(Skipped(w.path, outputs.os_why(access, exc)))
                 continue
-            restored.append(path)
+            restored.append(w.path)
     return CheckoutResult(tuple(restored), tuple(skipped))
 
 
-def _corrupt(access: StateAccess, st: model.StageSpec, exc: cache.CorruptObject) -> str:
-    return f"{exc.message} (named by {access.lock_display(st)}); run `pivot repro` or `pivot pull`"
+def _corrupt(w: _Wanted, exc: cache.CorruptObject) -> str:
+    return f"{exc.message} (named by {w.source}); run `{w.remedy}` or `pivot pull`"
 
 
-def _unusable(access: StateAccess, st: model.StageSpec, h: str) -> str:
-    """Why object `h` cannot be restored: missing, or present but corrupt (then moved to bad/)."""
-    if access.cache.object_path(h).is_file():
+def _unusable(access: StateAccess, w: _Wanted) -> str:
+    """Why object `w.hash` cannot be restored: missing, or present but corrupt (then moved to bad/)."""
+    if access.cache.object_path(w.hash).is_file():
         try:
-            if hashing.is_tree_hash(h):
-                access.cache.checked_tree(h)
+            if hashing.is_tree_hash(w.hash):
+                access.cache.checked_tree(w.hash)
             else:
-                access.cache.checked(h)
+                access.cache.checked(w.hash)
         except cache.CorruptObject as exc:
-            return _corrupt(access, st, exc)
+            return _corrupt(w, exc)
         except StateError:
             pass
-    return "not in the cache (run `pivot repro`)"
+    return f"not in the cache (run `{w.remedy}`)"

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pivot_ci.dag.graph import StageGraph
+from pivot_ci.engine import tracked
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.pipeline import model
 from pivot_ci.state import hashing, lockfile
@@ -147,6 +148,10 @@ def own_check(access: StateAccess, graph: StageGraph, st: model.StageSpec,
     locked_deps = {e["path"]: e["hash"] for e in lock["deps"]} if lock is not None else {}
     # each dep is hashed once (through the memo): without a lock, only the ones nothing produces
     now = {d.path: hasher.path(d.path) for d in st.deps if lock is not None or graph.producer_of(d.path) is None}
+    if graph.tracked:  # tracked data absent from the workspace stands for what its pointer records (SPEC §10)
+        for path, h in now.items():
+            if h is None and (t := graph.tracked_of(path)) is not None:
+                now[path] = tracked.expected_hash(access, t, path)
     dep_missing = [Reason(ReasonKind.DEP_MISSING, d.path) for d in st.deps
                    if graph.producer_of(d.path) is None and now[d.path] is None
                    and locked_deps.get(d.path) not in remote_ok]

@@ -22,7 +22,7 @@ import watchfiles
 from pivot_ci import discover, errors
 from pivot_ci.dag import load as dag_load
 from pivot_ci.dag.load import Loaded
-from pivot_ci.engine import repro, status, watchset
+from pivot_ci.engine import repro, status, tracked, watchset
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.engine.repro import ReproOptions, ReproResult
 from pivot_ci.pipeline import model
@@ -175,6 +175,8 @@ class _Session:
             self._stamp_path.unlink()
 
     def _run(self, access: StateAccess, ids: list[model.StageId], opts: ReproOptions) -> None:
+        for warning in tracked.warnings(access, tracked.of_stages(self.loaded, ids)):
+            self.hooks.warn(warning)
         start = self._stamp()
         try:
             with self.hooks.hold(ids):

@@ -52,9 +52,9 @@ class Hit:
 class WatchSet:
     """The paths one loaded graph cares about, keyed by project-relative POSIX path."""
 
-    reload_files: frozenset[str]  # pipeline files, their vars files, and with --all `.pivotignore`
+    reload_files: frozenset[str]  # pipeline files, their vars files, pointer files, with --all `.pivotignore`
     reload_parents: frozenset[str]  # directories holding those: renaming or removing one reloads
-    anywhere: bool  # --all: a pipeline file appearing anywhere outside the skipped directories reloads
+    anywhere: bool  # --all: a pipeline or pointer file appearing anywhere outside the skipped directories reloads
     ignore: pathspec.PathSpec[Any] | None  # `.pivotignore`, for `anywhere`
     inputs: _Index  # deps and stage code files (and anything below them) -> the stages reading them
     input_parents: _Index  # their parent directories: renaming or removing one touches those stages
@@ -65,8 +65,9 @@ class WatchSet:
         """What a change to `rel` means, or None when it does not matter."""
         if is_noise(rel) or any(p in self.outputs for p in _self_and_parents(rel)):
             return None
+        name = posixpath.basename(rel)
         reload = (rel in self.reload_files or rel in self.reload_parents
-                  or self.anywhere and posixpath.basename(rel) in discover.PIPELINE_FILE_NAMES
+                  or self.anywhere and (name in discover.PIPELINE_FILE_NAMES or name.endswith(discover.POINTER_SUFFIX))
                   and not discover.skipped(rel, self.ignore))
         stages: set[model.StageId] = set(self.input_parents.get(rel, ()))
         for p in _self_and_parents(rel):
@@ -97,6 +98,7 @@ def build(loaded: Loaded, order: Iterable[model.StageId], code_files: Callable[[
             files.add(loaded.current.file)
         pipelines = [p for p in g.merged.pipelines if p.file in files]
     reload = {p.file for p in pipelines} | {v for p in pipelines for v in p.vars_files} | set(extra_reload)
+    reload |= {t.pvt_file for t in g.tracked.values()}  # `pivot track` rewrote one: what a dep stands for changed
     if loaded.all_pipelines:
         reload |= {b.file for b in loaded.broken} | {discover.IGNORE_FILE}
     reads: list[tuple[str, model.StageId]] = []

@@ -118,3 +118,22 @@ class PipelineSpec:
 
 def valid_stage_name(name: object) -> bool:
     return isinstance(name, str) and len(name) <= MAX_STAGE_NAME and STAGE_NAME_RE.fullmatch(name) is not None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TrackedSpec:
+    """Tracked data (SPEC §10): a path kept out of git, recorded by its pointer file `<path>.pvt`.
+
+    `owner_file` is the pipeline file of the nearest pipeline at or above the pointer (None: the project's).
+    """
+
+    path: str  # project-relative data path
+    pvt_file: str  # project-relative pointer file
+    hash: str
+    size: int
+    files: int | None
+    owner_file: str | None
+
+    @property
+    def is_dir(self) -> bool:
+        return self.hash.endswith(".dir")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -97,6 +97,14 @@ def key_of_listed(spec: RemoteSpec, name: str, namespace: Namespace = FILES) -> 
     return check_key(spec, parts[1] + parts[2], namespace)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class RemoteObject:
+    """One listed object: its size and when it was last written (gc's grace period)."""
+
+    size: int
+    mtime: float
+
+
 class Remote(Protocol):
     """What push and fetch need; implementations raise RemoteError (naming the remote) and nothing else."""
 
@@ -116,6 +124,14 @@ class Remote(Protocol):
 
     def download(self, key: str, dest: Path, namespace: Namespace = FILES) -> bool:
         """Write object `key` to the new file `dest`; False when the remote does not have it."""
+        ...
+
+    def list_objects(self, jobs: int) -> dict[str, RemoteObject]:
+        """Every object on the remote (gc --remote), each name validated as an object key."""
+        ...
+
+    def delete(self, keys: Sequence[str], jobs: int) -> None:
+        """Delete objects in the order given (gc puts manifests first); an absent one is not an error."""
         ...
 
     def close(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from pivot_ci.remote import base
@@ -93,6 +93,33 @@ class LocalRemote:
         except OSError as exc:
             raise self.spec.error(f"cannot download object {key}", exc) from None
         return True
+
+    def list_objects(self, jobs: int) -> dict[str, base.RemoteObject]:
+        files = self.root / base.OBJECTS
+        if not self.root.exists() and self.root.parent.is_dir():
+            return {}
+        self._require_root()
+        out: dict[str, base.RemoteObject] = {}
+        try:
+            if not files.is_dir():
+                return out
+            for top in sorted(os.listdir(files)):
+                for name in sorted(os.listdir(files / top)):
+                    if name.startswith("."):
+                        continue  # an upload in progress (temporary name)
+                    key = base.key_of_listed(self.spec, f"{base.OBJECTS}/{top}/{name}")
+                    st = os.stat(files / top / name)
+                    out[key] = base.RemoteObject(st.st_size, max(st.st_mtime, st.st_ctime))
+        except OSError as exc:
+            raise self.spec.error("cannot list objects", exc) from None
+        return out
+
+    def delete(self, keys: Sequence[str], jobs: int) -> None:
+        for key in keys:
+            try:
+                self._path(key).unlink(missing_ok=True)
+            except OSError as exc:
+                raise self.spec.error(f"cannot delete object {key}", exc) from None
 
     def close(self) -> None:
         pass

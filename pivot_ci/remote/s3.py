@@ -8,7 +8,7 @@ temporary key plus copy is needed for "no partial object visible".
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ READ_TIMEOUT = 60
 LARGE_OBJECT = 64 << 20  # above this, downloads use parallel ranged GETs
 MULTIPART_THRESHOLD = 8 << 20  # s3transfer's default: above it, uploads are multipart and parallel
 CHUNK = 1 << 20
+DELETE_BATCH = 1000
 _MISSING_CODES = ("404", "NoSuchKey", "NotFound")
 
 
@@ -168,6 +169,33 @@ class S3Remote:
                 return False
             raise self._fail(f"cannot download object {key}", exc) from None
         return True
+
+    def list_objects(self, jobs: int) -> dict[str, base.RemoteObject]:
+        out: dict[str, base.RemoteObject] = {}
+        try:
+            pages = self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=f"{self.prefix}{base.OBJECTS}/")
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    key = base.key_of_listed(self.spec, str(item["Key"])[len(self.prefix):])
+                    out[key] = base.RemoteObject(int(item["Size"]), item["LastModified"].timestamp())
+        except self._errors as exc:
+            raise self._fail("cannot list objects", exc) from None
+        return out
+
+    def delete(self, keys: Sequence[str], jobs: int) -> None:
+        # DeleteObjects takes up to 1,000 keys; batches go in order, so manifests (first) go before their files
+        for i in range(0, len(keys), DELETE_BATCH):
+            batch = [{"Key": self._key(k)} for k in keys[i:i + DELETE_BATCH]]
+            try:
+                response = self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            except self._errors as exc:
+                raise self._fail("cannot delete objects", exc) from None
+            failed = response.get("Errors") or []
+            if failed:
+                first = failed[0]
+                raise self.spec.error(f"cannot delete {len(failed)} objects",
+                                      f"{first.get('Key')}: {first.get('Code')}: {first.get('Message')}")
 
     def close(self) -> None:
         self._client.close()

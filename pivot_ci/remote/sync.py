@@ -286,3 +286,20 @@ def available(cache: cache_mod.Cache, remote: base.Remote, hashes: Iterable[str]
         keys_of[h] = [h] + ([fh for _, fh in tree.entries] if tree is not None else [])
     have = remote.has_many(list(dict.fromkeys(k for ks in keys_of.values() for k in ks)), jobs)
     return frozenset(h for h, ks in keys_of.items() if all(k in have for k in ks))
+
+
+def fetch_manifests(cache: cache_mod.Cache, remote: base.Remote, hashes: Iterable[str], jobs: int) -> None:
+    """Download the manifests (file lists, no data) of the directory hashes the cache lacks, each verified.
+
+    `verify --allow-missing` needs them to know what a dependency inside absent tracked data stands for.
+    """
+    wanted = [h for h in dict.fromkeys(hashes) if hashing.is_tree_hash(h) and not cache.object_path(h).is_file()]
+
+    def get(h: str) -> int | None:
+        got = _fetch_manifest(cache, remote, h)
+        if got is None:
+            return None
+        cache.adopt(h, got[1])
+        return 0
+
+    _run(get, wanted, jobs, _Counter(len(wanted), None))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from pivot_ci.engine.check import CheckReport, Command, StageCheck
+from pivot_ci.engine.check import CheckReport, Command, StageCheck, TrackedCheck
 from pivot_ci.engine.status import ReasonKind
 
 if TYPE_CHECKING:
@@ -39,6 +39,12 @@ def stage_dict(report: CheckReport, s: StageCheck) -> dict[str, Any]:
     }
 
 
+def tracked_dict(t: TrackedCheck) -> dict[str, Any]:
+    return {"path": t.spec.path, "pvt_file": t.spec.pvt_file, "status": t.status.state.value,
+            "failure": None if t.failure is None else t.failure.value, "reason": t.reason, "fix": t.fix,
+            "hash": t.spec.hash, "workspace_hash": t.status.workspace}
+
+
 def to_dict(report: CheckReport, comparison: Comparison | None = None) -> dict[str, Any]:
     """The report; `comparison` (verify --compare-to) adds its object and its verdict to `passed`."""
     stages = report.stages
@@ -63,12 +69,16 @@ def to_dict(report: CheckReport, comparison: Comparison | None = None) -> dict[s
             "missing": sum(1 for s in stages if s.status.missing_files or s.missing_deps),
             "pipelines": len(report.pipelines),
             "broken_pipelines": sum(1 for p in report.pipelines if p.error is not None),
+            "tracked": len(report.all_tracked),
+            "tracked_failed": sum(1 for t in report.all_tracked if not t.passed),
         },
         "pipelines": [
             {"name": p.name, "file": p.file, "state_dir": p.state_dir, "passed": p.passed,
-             "error": p.error, "stages": [stage_dict(report, s) for s in p.stages]}
+             "error": p.error, "stages": [stage_dict(report, s) for s in p.stages],
+             "tracked": [tracked_dict(t) for t in p.tracked]}
             for p in report.pipelines
         ],
+        "tracked": [tracked_dict(t) for t in report.tracked],
         "state_dirs": sorted(state_dirs.values(), key=lambda d: str(d["path"])),
         "warnings": list(report.warnings),
         "comparison": None if comparison is None else _comparison(comparison),

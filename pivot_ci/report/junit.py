@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 from pivot_ci import __version__
-from pivot_ci.engine.check import CheckReport, PipelineCheck, StageCheck
+from pivot_ci.engine.check import CheckReport, PipelineCheck, StageCheck, TrackedCheck
 from pivot_ci.report.sanitize import clean, one_line
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pivot_ci.report import comparison_cases
 
 LOAD_ERROR = "pivot.LoadError"
+PROJECT_SUITE = "(project)"
 
 
 def _time(seconds: float) -> str:
@@ -48,14 +49,27 @@ def _testcase(parent: ET.Element, pipe: PipelineCheck, s: StageCheck, strict: bo
         failure.text = _failure_text(s)
 
 
+def _tracked_case(parent: ET.Element, classname: str, t: TrackedCheck, strict: bool) -> None:
+    """A testcase per tracked path (SPEC §10), located at its pointer file."""
+    attrs = {"classname": clean(classname), "name": clean(t.spec.path), "time": _time(t.status.seconds)}
+    if not strict:
+        attrs.update(file=clean(t.spec.pvt_file), line="1")
+    case = ET.SubElement(parent, "testcase", attrs)
+    if t.failure is not None:
+        failure = ET.SubElement(case, "failure", {"type": t.failure.value, "message": one_line(t.reason)})
+        failure.text = clean(f"tracked data {t.spec.path} ({t.spec.pvt_file})\n- {t.reason}\nfix: {t.fix}")
+
+
 def _suite(parent: ET.Element, pipe: PipelineCheck, strict: bool, stamp: str, host: str,
            compared: PipelineComparison | None = None) -> tuple[int, int, float]:
     extra = [] if compared is None else _comparison_cases(compared)
-    failures = sum(1 for s in pipe.stages if not s.passed) + sum(1 for c in extra if c.failure is not None)
+    failures = (sum(1 for s in pipe.stages if not s.passed) + sum(1 for t in pipe.tracked if not t.passed)
+                + sum(1 for c in extra if c.failure is not None))
     errors = 1 if pipe.error is not None else 0
-    seconds = sum(s.status.seconds for s in pipe.stages)
+    seconds = sum(s.status.seconds for s in pipe.stages) + sum(t.status.seconds for t in pipe.tracked)
     suite = ET.SubElement(parent, "testsuite", {
-        "name": clean(pipe.name), "tests": str(len(pipe.stages) + len(extra) + errors), "failures": str(failures),
+        "name": clean(pipe.name), "tests": str(len(pipe.stages) + len(pipe.tracked) + len(extra) + errors),
+        "failures": str(failures),
         "errors": str(errors), "skipped": "0", "time": _time(seconds), "timestamp": stamp, "hostname": host})
     props = ET.SubElement(suite, "properties")
     for name, value in (("pivot.pipeline_file", pipe.file), ("pivot.state_dir", pipe.state_dir),
@@ -70,9 +84,11 @@ def _suite(parent: ET.Element, pipe: PipelineCheck, strict: bool, stamp: str, ho
         error.text = clean(pipe.error)
     for s in pipe.stages:
         _testcase(suite, pipe, s, strict)
+    for t in pipe.tracked:
+        _tracked_case(suite, pipe.name, t, strict)
     for compared_case in extra:
         compared_case.add(suite, pipe.name, strict)
-    return len(pipe.stages) + len(extra) + errors, failures, seconds
+    return len(pipe.stages) + len(pipe.tracked) + len(extra) + errors, failures, seconds
 
 
 def _comparison_cases(compared: PipelineComparison) -> list[comparison_cases.Case]:
@@ -90,7 +106,10 @@ def render(report: CheckReport, *, strict: bool = False, comparison: Comparison 
     tests = failures = errors = 0
     seconds = 0.0
     compared = {} if comparison is None else {p.file: p for p in comparison.pipelines}
-    for pipe in report.pipelines:
+    pipelines = list(report.pipelines)
+    if report.tracked:  # tracked data no pipeline owns: a suite of its own
+        pipelines.append(PipelineCheck(PROJECT_SUITE, "", "", (), tracked=report.tracked))
+    for pipe in pipelines:
         t, f, s = _suite(root, pipe, strict, stamp, host, compared.get(pipe.file))
         tests, failures, errors, seconds = tests + t, failures + f, errors + (pipe.error is not None), seconds + s
     root.attrib.update(tests=str(tests), failures=str(failures), errors=str(errors), time=_time(seconds))

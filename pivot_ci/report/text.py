@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pivot_ci.engine.check import CheckReport, Command, Failure, PipelineCheck, StageCheck
+from pivot_ci.engine.check import CheckReport, Command, Failure, PipelineCheck, StageCheck, TrackedCheck
 
 if TYPE_CHECKING:
     from pivot_ci.compare.values import Comparison
@@ -84,33 +84,50 @@ def _names(stages: list[StageCheck]) -> str:
     return ", ".join(names[:MAX_NAMES]) + (f" (+{more} more)" if more > 0 else "")
 
 
+def _tracked_lines(report: CheckReport, checks: tuple[TrackedCheck, ...], verbose: bool) -> list[str]:
+    """Tracked data (SPEC §10): what is not ok, with its fix; every entry when verbose."""
+    lines = []
+    for t in checks:
+        if t.passed:
+            if verbose:
+                lines.append(f"  {t.spec.path}: ok{t.reason.removeprefix('ok')}")
+            continue
+        word = "FAILED" if report.command is Command.VERIFY else t.status.state.value
+        lines += [f"  {t.spec.path}: {word} ({t.spec.pvt_file})", f"    - {t.reason}", f"    fix: {t.fix}"]
+    return lines
+
+
 def _pipeline(report: CheckReport, p: PipelineCheck, explain: bool, verbose: bool) -> list[str]:
     if p.error is not None:
         return [f"{p.file}: failed to load: {p.error}"]
+    header = f"{p.name} ({p.file}, state {p.state_dir})"
+    tracked = _tracked_lines(report, p.tracked, verbose)
     if verbose:
         body = [x for s in p.stages for x in (_bad_lines(report, s, explain) if _bad(s) else [_ok_line(report, s)])]
-        return [f"{p.name} ({p.file}, state {p.state_dir})", *body]
+        return [header, *body, *tracked]
     listed = [s for s in p.stages if _listed(s)]
     if not listed:
-        return []
-    header = f"{p.name} ({p.file}, state {p.state_dir})"
+        return [header, *tracked] if tracked else []
     groups: dict[str, list[StageCheck]] = {}
     for s in listed:
         label = _group(s)
         if label is not None:
             groups.setdefault(label, []).append(s)
-    if len(groups) == 1 and sum(map(len, groups.values())) == len(listed):  # the pipeline on one line
+    if len(groups) == 1 and sum(map(len, groups.values())) == len(listed) and not tracked:  # the pipeline on one line
         ((label, stages),) = groups.items()
         return [f"{header}: {label} {_names(stages)}"]
     body = [x for s in listed if _group(s) is None
             for x in (_bad_lines(report, s, explain) if _bad(s) else [_ok_line(report, s)])]
     body += [f"  {label} {_names(stages)}" for label, stages in groups.items()]
-    return [header, *body]
+    return [header, *body, *tracked]
 
 
 def render(report: CheckReport, *, explain: bool = False, verbose: bool = False,
            comparison: Comparison | None = None) -> str:
     lines = [x for p in report.pipelines for x in _pipeline(report, p, explain, verbose)]
+    project_tracked = _tracked_lines(report, report.tracked, verbose)
+    if project_tracked:
+        lines += ["tracked data of no pipeline", *project_tracked]
     lines += list(report.notes)
     if comparison is not None:
         from pivot_ci.report import comparison as compare_report
@@ -136,9 +153,13 @@ def _comparison_tail(comparison: Comparison) -> str:
 
 def summary(report: CheckReport, comparison: Comparison | None = None) -> str:
     stages = report.stages
-    bad = sum(1 for s in stages if not s.passed)
+    tracked = report.all_tracked
+    bad_tracked = sum(1 for t in tracked if not t.passed)
+    bad = sum(1 for s in stages if not s.passed) + bad_tracked
     broken = sum(1 for p in report.pipelines if p.error is not None)
     what = f"{_count(len(stages), 'stage')} in {_count(len(report.pipelines), 'pipeline')}"
+    if tracked:
+        what += f", {_count(len(tracked), 'tracked path')}"
     load = f", {_count(broken, 'pipeline file')} failed to load" if broken else ""
     if report.command is Command.VERIFY:
         if report.passed and (comparison is None or comparison.passed):
@@ -149,6 +170,7 @@ def summary(report: CheckReport, comparison: Comparison | None = None) -> str:
             tail = f"{tail}, {extra}" if bad or broken else extra
         return f"verify FAILED: {tail} ({what})"
     stale = sum(1 for s in stages if s.status.stale)
-    if not stale and not broken:
+    if not stale and not broken and not bad_tracked:
         return f"{what} up to date"
-    return f"{stale:,} stale, {len(stages) - stale:,} up to date{load} ({what})"
+    data = f", {bad_tracked:,} tracked not ok" if bad_tracked else ""
+    return f"{stale:,} stale, {len(stages) - stale:,} up to date{data}{load} ({what})"

@@ -9,6 +9,8 @@ import json
 import os
 import re
 import shutil
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 from pivot_ci.errors import ConfinementError, StateError
@@ -132,8 +134,13 @@ class Cache:
         data = hashing.manifest_bytes(tree.entries)
         if hashing.hash_bytes(data) + hashing.DIR_SUFFIX != tree.hash:
             raise StateError(f"tree hash {tree.hash} does not match its entries")
+        files = os.fspath(self._files)
         for rel, fh in tree.entries:
-            self.store_file(src_dir / rel, fh)
+            # string paths: this loop runs once per file of the tree, mostly for objects already stored
+            if not _FILE_HASH_RE.match(fh):
+                raise StateError(f"invalid content hash {fh!r} in tree {tree.hash}")
+            if not os.path.exists(f"{files}/{fh[:2]}/{fh[2:]}"):
+                self.store_file(src_dir / rel, fh)
         final = self.object_path(tree.hash)
         if final.exists():
             return
@@ -284,6 +291,36 @@ class Cache:
         except FileNotFoundError:
             return None
         return dest
+
+    def objects(self) -> Iterator[tuple[str, os.stat_result]]:
+        """Every object in the cache with its stat (gc, fsck); temporary files and foreign names are skipped."""
+        try:
+            tops = os.scandir(self._files)
+        except FileNotFoundError:
+            return
+        with tops:
+            for top in tops:
+                if len(top.name) != 2 or not top.is_dir(follow_symlinks=False):
+                    continue
+                with os.scandir(top.path) as entries:
+                    for entry in entries:
+                        key = top.name + entry.name
+                        if entry.name.startswith(".") or not _HASH_RE.match(key):
+                            continue
+                        try:
+                            st = entry.stat(follow_symlinks=False)
+                        except FileNotFoundError:
+                            continue  # removed while we looked
+                        if stat.S_ISREG(st.st_mode):
+                            yield key, st
+
+    def delete(self, h: str) -> bool:
+        """Remove object `h` (gc: nothing needs it); False when it was not there."""
+        try:
+            self.object_path(h).unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     def verify(self, h: str) -> bool:
         """True when the object's content matches `h` (for a tree: its manifest and every file)."""

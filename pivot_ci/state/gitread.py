@@ -135,25 +135,52 @@ class GitRepo:
         paths = [p[len(self.prefix):] for p in out.split("\0") if p and p.startswith(self.prefix)]
         return [p for p in paths if keep is None or keep(p)]
 
+    def list_blobs(self, sha: str, keep: Callable[[str], bool] | None = None) -> dict[str, str]:
+        """Project-relative path -> blob id of the files committed at `sha` below the project root (filtered).
+
+        Blob ids let a caller read a file that many commits share once (`read_objects`)."""
+        args = ["ls-tree", "-r", "-z", "--full-tree", sha]
+        if self.prefix:
+            args += ["--", self.prefix]
+        out = _git(args, self.top).decode("utf-8", "surrogateescape")
+        found: dict[str, str] = {}
+        for entry in out.split("\0"):
+            meta, _, path = entry.partition("\t")
+            parts = meta.split()
+            if len(parts) != 3 or parts[1] != "blob" or not path.startswith(self.prefix):
+                continue  # submodules (commits), and anything outside the project
+            rel = path[len(self.prefix):]
+            if keep is None or keep(rel):
+                found[rel] = parts[2]
+        return found
+
+    def read_objects(self, ids: Iterable[str]) -> dict[str, bytes | None]:
+        """The content of each blob id (None: no such blob)."""
+        return {i: None if blob is None else blob[1] for i, blob in self._ask({i: i for i in ids}).items()}
+
     def read(self, sha: str, paths: Iterable[str]) -> dict[str, bytes | None]:
         """The content of each project-relative path at `sha` (None: not a file there)."""
         return {path: None if blob is None else blob[1] for path, blob in self.blobs(sha, paths).items()}
 
     def blobs(self, sha: str, paths: Iterable[str]) -> dict[str, tuple[str, bytes] | None]:
-        """(object id, content) of each project-relative path at `sha` (None: not a file there).
+        """(object id, content) of each project-relative path at `sha` (None: not a file there)."""
+        return self._ask({p: f"{sha}:{self.prefix}{p}" for p in paths})
+
+    def _ask(self, specs: dict[str, str]) -> dict[str, tuple[str, bytes] | None]:
+        """Answers of the one `cat-file --batch` process: name -> (blob id, content) of its object spec (None:
+        missing, or not a blob).
 
         A helper thread writes every request while the answers are read here: a thousand small files are one
         stream through the pipes, not a thousand round trips.
         """
         proc = self._batch_proc()
         assert proc.stdin is not None and proc.stdout is not None
-        wanted = list(paths)
-        out: dict[str, tuple[str, bytes] | None] = dict.fromkeys(wanted)
+        out: dict[str, tuple[str, bytes] | None] = dict.fromkeys(specs)
         # a name with a newline cannot be asked of --batch (and git itself cannot hold one portably)
-        asked = [p for p in wanted if "\n" not in p]
+        asked = [name for name, spec in specs.items() if "\n" not in spec]
         if not asked:
             return out
-        request = b"".join(f"{sha}:{self.prefix}{p}\n".encode("utf-8", "surrogateescape") for p in asked)
+        request = b"".join(f"{specs[name]}\n".encode("utf-8", "surrogateescape") for name in asked)
         writer = threading.Thread(target=_feed, args=(proc.stdin, request), daemon=True)
         writer.start()
         try:

@@ -105,13 +105,16 @@ class PathHasher:
             return None
         return self._hash_stat(abs_path, rel, st)
 
-    def tree(self, rel: str) -> TreeHash | None:
-        """Hash of a directory over every regular file below it; None when not a directory."""
+    def tree(self, rel: str, sizes: list[int] | None = None) -> TreeHash | None:
+        """Hash of a directory over every regular file below it; None when not a directory.
+
+        `sizes`, when given, receives each file's size in bytes (tracked data records its total).
+        """
         rel = _norm(rel)
         abs_path = self._abs(rel)
         if not os.path.isdir(abs_path):
             return None
-        return tree_from_entries(self._walk(abs_path, rel + "/" if rel else ""))
+        return tree_from_entries(self._walk(abs_path, rel + "/" if rel else "", sizes))
 
     def path(self, rel: str) -> str | None:
         """Tree hash for a directory, file hash for a file, None when missing."""
@@ -125,8 +128,9 @@ class PathHasher:
             return self._hash_stat(abs_path, rel, st)
         return None
 
-    def _walk(self, top: str, key_prefix: str) -> list[tuple[str, str]]:
-        """(path relative to `top`, hash) of every regular file below `top`; iterative, so any depth works."""
+    def _walk(self, top: str, key_prefix: str, sizes: list[int] | None = None) -> list[tuple[str, str]]:
+        """(path relative to `top`, hash) of every regular file below `top`; iterative, so any depth works.
+        `sizes`, when given, receives each file's size."""
         out: list[tuple[str, str]] = []
         todo = [(top, "")]
         while todo:
@@ -145,4 +149,6 @@ class PathHasher:
                     if stat.S_ISREG(st.st_mode):
                         h = self._hash_stat(entry.path, key_prefix + prefix + entry.name, st)
                         out.append((prefix + entry.name, h))
+                        if sizes is not None:
+                            sizes.append(st.st_size)
         return out

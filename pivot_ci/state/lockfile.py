@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -137,39 +139,65 @@ def locate(path: Path, where: Where) -> int | None:
         return None
 
 
-def read(path: Path, display: str) -> LockData | None:
-    """The lock file at `path`, None when absent; StateError (located at `display`) when unusable."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Format:
+    """A kind of sorted-YAML state file (lock files, pointer files): how a read names and checks it."""
+
+    what: str  # "lock file"
+    schema: int  # the newest schema this version reads
+    hint: str  # the fix, with {display}
+    newer_hint: str
+    problem: Callable[[dict[Any, Any]], tuple[Where, str] | None]  # (where, message) of the first problem
+
+
+def read_text(path: Path, display: str, fmt: Format) -> str | None:
+    """The text of the file at `path`, None when absent; StateError (located at `display`) when unreadable."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
-        raise StateError(f"cannot read lock file: {exc}", file=display,
-                         hint=_HINT.format(display=display)) from None
-    return parse(text, display)
+        raise StateError(f"cannot read {fmt.what}: {exc}", file=display,
+                         hint=fmt.hint.format(display=display)) from None
 
 
-def parse(text: str, display: str) -> LockData:
-    """A lock file's text (read from disk or from a git revision) as validated LockData; StateError if not."""
+def load_checked(text: str, display: str, fmt: Format, hint: str | None = None) -> dict[Any, Any]:
+    """`text` parsed and checked as a `fmt` file (read from disk or a git revision); StateError at `display`,
+    with the line of the offending key."""
+    hint = hint or fmt.hint.format(display=display)
     try:
         raw = yamlutil.load(text)
     except yaml.YAMLError as exc:
         problem, line = yamlutil.problem(exc, text)
-        raise StateError(f"malformed lock file: {problem}", file=display, line=line,
-                         hint=_HINT.format(display=display)) from None
+        raise StateError(f"malformed {fmt.what}: {problem}", file=display, line=line, hint=hint) from None
     if not isinstance(raw, dict):
-        raise StateError("malformed lock file: expected a mapping", file=display,
-                         line=yamlutil.line_of(text, ()), hint=_HINT.format(display=display))
+        raise StateError(f"malformed {fmt.what}: expected a mapping", file=display,
+                         line=yamlutil.line_of(text, ()), hint=hint)
     schema = raw.get("schema")
     # Checked before the shape: a newer schema may well have a different shape.
-    if type(schema) is int and schema > SCHEMA:
-        raise StateError(f"lock file has schema {schema}, newer than this pivot-ci reads ({SCHEMA})",
-                         file=display, line=yamlutil.line_of(text, ("schema",)), hint=_NEWER_HINT)
-    found = _problem(raw)
+    if type(schema) is int and schema > fmt.schema:
+        raise StateError(f"{fmt.what} has schema {schema}, newer than this pivot-ci reads ({fmt.schema})",
+                         file=display, line=yamlutil.line_of(text, ("schema",)), hint=fmt.newer_hint)
+    found = fmt.problem(raw)
     if found is not None:
         where, message = found
-        raise StateError(f"malformed lock file: {message}", file=display, line=yamlutil.line_of(text, where),
-                         hint=_HINT.format(display=display))
+        raise StateError(f"malformed {fmt.what}: {message}", file=display, line=yamlutil.line_of(text, where),
+                         hint=hint)
+    return raw
+
+
+LOCK = Format("lock file", SCHEMA, _HINT, _NEWER_HINT, _problem)
+
+
+def read(path: Path, display: str) -> LockData | None:
+    """The lock file at `path`, None when absent; StateError (located at `display`) when unusable."""
+    text = read_text(path, display, LOCK)
+    return None if text is None else parse(text, display)
+
+
+def parse(text: str, display: str, hint: str | None = None) -> LockData:
+    """A lock file's text (read from disk or from a git revision) as validated LockData; StateError if not."""
+    raw = load_checked(text, display, LOCK, hint)
     data: LockData = {
         "schema": raw["schema"], "stage": raw["stage"], "cmd": raw["cmd"], "code": raw["code"],
         "params": raw["params"], "deps": raw["deps"], "outs": raw["outs"], "metrics": raw["metrics"],

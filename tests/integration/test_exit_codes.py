@@ -93,14 +93,14 @@ def test_json_reports_are_one_document_on_stdout_without_logs(multi: Project) ->
         doc = json.loads(out.stdout)  # the whole stdout is one document
         assert "\x1b[" not in out.stdout
         assert list(doc) == ["schema_version", "command", "passed", "project_root", "all_pipelines", "summary",
-                             "pipelines", "state_dirs", "warnings", "comparison"]
+                             "pipelines", "tracked", "state_dirs", "warnings", "comparison"]
         assert doc["schema_version"] == 1 and doc["passed"] is False
         stage = doc["pipelines"][0]["stages"][0]
         assert {"name", "display_name", "status", "reason", "line", "lock_file", "changes", "missing_files",
                 "upstream_stale", "fix"} <= set(stage)
     verify = multi.run("verify", "--all", "--json").json()
     assert verify["summary"] == {"stages": 4, "passed": 0, "failed": 4, "stale": 4, "missing": 4,
-                                 "pipelines": 3, "broken_pipelines": 0}
+                                 "pipelines": 3, "broken_pipelines": 0, "tracked": 0, "tracked_failed": 0}
     dirs = {d["path"]: d for d in verify["state_dirs"]}
     assert dirs[".pivot"]["pipelines"] == ["prep"] and dirs["train/.pivot"]["stages"] == 1
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import factory, procs
+from tests.support import factory, procs, trackdata
 from tests.support.factory import Project
 
 TIMEOUT = 20.0
@@ -217,6 +217,26 @@ def test_a_stage_rewriting_its_own_input_does_not_loop(project: Project) -> None
         with pytest.raises(AssertionError):
             w.wait_for("Running", timeout=1.5)
         assert w.stop() == 130
+    finally:
+        proc.kill()
+        proc.wait(timeout=TIMEOUT)
+
+
+def test_tracked_data_changes_rerun_its_dependents_and_track_reloads(tmp_path: Path) -> None:
+    p = trackdata.data_project(tmp_path / "proj")
+    p.run("track", "data/raw.csv", "data/images").ok()
+    proc = p.popen("repro", "--watch", "--all", "--debounce", "200")
+    try:
+        w = Watcher(proc)
+        assert sorted(ran(w.wait_for(WATCHING))) == ["count", "first"]
+        p.write("data/images/a/0.txt", "new image\n")  # inside a tracked directory
+        lines = w.cycle("data/images/a/0.txt changed")
+        assert lines[0] == "data/images/a/0.txt changed: running count, first", lines
+        assert any("data/images differs from data/images.pvt" in line for line in lines), lines
+        assert p.read("p/first.txt") == "new image\n"
+        p.run("track", "data/images").ok()  # the pointer now records it: a reload, nothing to run
+        lines = w.cycle("data/images.pvt changed")
+        assert lines[0] == "data/images.pvt changed: reloading 1 pipeline" and ran(lines) == [], lines
     finally:
         proc.kill()
         proc.wait(timeout=TIMEOUT)

@@ -93,3 +93,22 @@ def test_local_remote_keeps_entries_apart_from_objects(tmp_path: Path) -> None:
     assert remote.download(GOOD, tmp_path / "back", RUNS) and not remote.download(GOOD, tmp_path / "none")
     with pytest.raises(RemoteError):
         remote.download(GOOD + ".dir", tmp_path / "out", RUNS)
+
+
+def test_local_remote_lists_and_deletes_objects_and_refuses_foreign_names(tmp_path: Path) -> None:
+    root = tmp_path / "remote"
+    remote = local.LocalRemote(base.RemoteSpec("here", str(root)), tmp_path)
+    assert remote.list_objects(1) == {}  # not created yet: holds nothing
+    src = tmp_path / "obj"
+    src.write_text("12345")
+    remote.upload(GOOD, src)
+    remote.upload(GOOD[:-1] + "0.dir", src)
+    (root / "files" / GOOD[:2] / f".{GOOD[2:]}.99.tmp").write_text("an upload in progress")
+    listed = remote.list_objects(1)
+    assert set(listed) == {GOOD, GOOD[:-1] + "0.dir"} and listed[GOOD].size == 5
+    remote.delete([GOOD[:-1] + "0.dir", GOOD, GOOD], 1)  # an absent key is not an error
+    assert remote.list_objects(1) == {}
+    (root / "files" / "zz").mkdir()
+    (root / "files" / "zz" / "notakey").write_text("x")
+    with pytest.raises(RemoteError, match="refused object key"):
+        remote.list_objects(1)

@@ -213,3 +213,20 @@ def test_quarantine_moves_a_bad_object_aside_and_never_deletes_it(tmp_path: Path
         assert not obj.exists()
     assert sorted(p.name for p in (tmp_path / "cache" / "bad").iterdir()) == [h, f"{h}.2"]
     assert c.quarantine(h) is None
+
+
+def test_objects_lists_every_object_and_skips_temporary_and_foreign_files(tmp_path: Path, store: cache.Cache) -> None:
+    src = _make_src(tmp_path)
+    tree = _tree(tmp_path, src)
+    store.store_tree(src, tree)
+    (store.root / "files" / "ab").mkdir(parents=True, exist_ok=True)
+    (store.root / "files" / "ab" / ".cdef.123.tmp").write_text("half")  # a write in progress
+    (store.root / "files" / "ab" / "NOTES").write_text("not an object")
+    (store.root / "files" / "README").write_text("not a directory of objects")
+    listed = dict(store.objects())
+    assert set(listed) == {tree.hash} | {h for _, h in tree.entries}
+    assert listed[tree.hash].st_size == len(hashing.manifest_bytes(tree.entries))
+    assert list(cache.Cache(tmp_path / "nowhere").objects()) == []
+    first = tree.entries[0][1]
+    assert store.delete(first) and not store.object_path(first).exists()
+    assert not store.delete(first)  # already gone

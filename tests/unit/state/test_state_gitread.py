@@ -148,3 +148,22 @@ def test_thousands_of_files_in_one_read(tmp_path: Path) -> None:
         assert all(found[n] == f"{n}\n".encode() * 10 for n in names[:1000])
         assert all(found[n] is None for n in [*names[1000:], "bad\nname"])
         assert git.read_one(sha, names[0]) == found[names[0]]  # the process answers the next request as well
+
+
+def test_blob_ids_name_each_file_once_across_revisions(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    _write(repo.root, "proj/.pivot/stages/a.lock", "same\n")
+    _write(repo.root, "proj/b.lock", "v1\n")
+    _write(repo.root, "outside.lock", "x\n")
+    repo.commit_all("one").ok()
+    first = repo.head()
+    _write(repo.root, "proj/b.lock", "v2\n")
+    repo.commit_all("two").ok()
+    with GitRepo.open(repo.root / "proj", "test") as git:
+        old, new = git.list_blobs(first), git.list_blobs(repo.head())
+        assert set(old) == {".pivot/stages/a.lock", "b.lock"}  # project-relative; outside.lock is not ours
+        assert old[".pivot/stages/a.lock"] == new[".pivot/stages/a.lock"] and old["b.lock"] != new["b.lock"]
+        assert git.list_blobs(first, lambda p: p.startswith(".pivot/")) == {".pivot/stages/a.lock": old[
+            ".pivot/stages/a.lock"]}
+        blobs = git.read_objects([old["b.lock"], new["b.lock"], "0" * 40])
+        assert blobs == {old["b.lock"]: b"v1\n", new["b.lock"]: b"v2\n", "0" * 40: None}
