@@ -116,22 +116,29 @@ def gc(revs: tuple[str, ...], all_branches: bool, all_tags: bool, all_commits: b
         found = engine_gc.collect_roots(ctx)
         keep, unknown = engine_gc.keep_map(access.cache, found)
         local = engine_gc.plan(engine_gc.cache_objects(access.cache), keep, unknown, grace_seconds)
+        entries = engine_gc.entry_plan(access.cache, local)
         store = None if remote is None else RemoteStore(remote, access.cache, jobs)
         far = None if store is None else engine_gc.remote_plan(ctx, found, store, grace_seconds)
         # everything read and planned: only now is anything removed
         if not dry_run:
             engine_gc.remove_local(access.cache, local)
+            engine_gc.remove_entries(access.cache, entries.remove)
             if store is not None and far is not None:
                 store.delete([k for k, _ in far.remove])
     if as_json:
         doc = {"dry_run": dry_run, "grace_seconds": grace_seconds, "revisions": list(ctx.commits),
-               "cache": _plan_dict(local, _total(local)),
+               "cache": {**_plan_dict(local, _total(local)),
+                         "run_cache": {"kept": entries.kept, "removed": len(entries.remove)}},
                "remote": None if far is None or store is None else {"name": store.name, **_plan_dict(far, _total(far))}}
         click.echo(json.dumps(doc, indent=2))
     if ctx.commits:
         inv.console.info(f"read the lock and pointer files of {len(ctx.commits)} commit"
                          f"{'' if len(ctx.commits) == 1 else 's'}")
     _say_plan(inv.console, "cache", local, dry_run)
+    if entries.kept or entries.remove:
+        noun = "entry" if entries.kept == 1 else "entries"
+        inv.console.info(f"run cache: keeping {entries.kept:,} {noun}, "
+                         f"{'would remove' if dry_run else 'removed'} {len(entries.remove):,}")
     if far is not None and store is not None:
         _say_plan(inv.console, f"remote '{store.name}'", far, dry_run)
     if dry_run:

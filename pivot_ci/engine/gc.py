@@ -8,15 +8,18 @@ holds the state-dir locks repro holds, so no run writes a lock file between the 
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Protocol
 
+from pivot_ci import errors
 from pivot_ci.dag.load import Loaded
 from pivot_ci.engine import roots
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.state import cache as cache_mod
-from pivot_ci.state import gitread, hashing
+from pivot_ci.state import gitread, hashing, runcache
 
 WORKSPACE = "workspace"
 REVISIONS = "revisions"
@@ -160,6 +163,56 @@ def remove_local(cache: cache_mod.Cache, p: Plan) -> Tally:
         if cache.delete(key):
             done = done.add(size)
     return done
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EntryPlan:
+    """Run-cache entries: how many stay, which go."""
+
+    kept: int
+    remove: tuple[str, ...]
+
+
+def _entries(cache: cache_mod.Cache) -> Iterator[tuple[str, Path]]:
+    """(key, path) of every run-cache entry in the cache (temporary files and foreign names skipped)."""
+    root = cache.root / runcache.RUNS_DIR
+    try:
+        tops = sorted(os.listdir(root))
+    except OSError:
+        return
+    for top in tops:
+        try:
+            names = sorted(os.listdir(root / top))
+        except OSError:
+            continue
+        for name in names:
+            if not name.startswith(".") and runcache.KEY_RE.match(top + name):
+                yield top + name, root / top / name
+
+
+def entry_plan(cache: cache_mod.Cache, p: Plan) -> EntryPlan:
+    """The run cache's rule (docs/run-cache.md): an entry stays when every object its outputs name stays (a
+    directory: its manifest and files); the others go, and so do entries that cannot be read (never trusted)."""
+    removed = {key for key, _ in p.remove}
+    kept = 0
+    drop: list[str] = []
+    for key, path in _entries(cache):
+        try:
+            entry = runcache.parse(path.read_bytes(), key, None, str(path))
+            needed = roots.expand(cache, (o["hash"] for o in entry["outs"]))
+        except (OSError, errors.StateError):
+            drop.append(key)
+            continue
+        if needed.unknown_trees or any(k in removed or not cache.object_path(k).is_file() for k in needed.keys):
+            drop.append(key)
+        else:
+            kept += 1
+    return EntryPlan(kept, tuple(drop))
+
+
+def remove_entries(cache: cache_mod.Cache, keys: Iterable[str]) -> None:
+    for key in keys:
+        runcache.entry_path(cache.root, key).unlink(missing_ok=True)
 
 
 class Store(Protocol):

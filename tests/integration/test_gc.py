@@ -170,7 +170,14 @@ def test_the_grace_period_and_a_concurrent_repro(tmp_path: Path) -> None:
     p.run("repro", "--all").ok()
     kept = p.run("gc", "--json").ok().json()["cache"]
     assert kept["removed"]["objects"] == 0 and kept["kept"]["grace period"]["objects"] == 1
-    assert "removed 1 object " in p.run("gc", "--grace", "0s").ok().stderr
+    entries = p.root / ".pivot/cache/runs"
+    # one run-cache entry per run; the first run's went with its output in the concurrent gc above
+    assert len(list(entries.glob("*/*"))) == 2
+    plan = p.run("gc", "--grace", "0s", "-n", "--json").ok().json()["cache"]
+    assert plan["run_cache"] == {"kept": 1, "removed": 1}  # entries go with the objects their outputs name
+    out = p.run("gc", "--grace", "0s").ok()
+    assert "removed 1 object " in out.stderr and "run cache: keeping 1 entry, removed 1" in out.stderr
+    assert len(list(entries.glob("*/*"))) == 1
     bad = p.run("gc", "--grace", "soon")
     assert bad.code == 2 and "expected a duration" in bad.stderr
 
