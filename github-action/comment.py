@@ -16,6 +16,7 @@ GITHUB_EVENT_PATH (the pull request number), GITHUB_WORKFLOW and GITHUB_JOB (the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -60,10 +61,8 @@ class GitHub:
                 headers = {k.lower(): v for k, v in resp.headers.items()}
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")
-            try:
+            with contextlib.suppress(ValueError, AttributeError):
                 detail = str(json.loads(detail).get("message", detail))
-            except (ValueError, AttributeError):
-                pass
             raise HttpError(exc.code, method, url, detail[:200]) from None
         return (json.loads(payload) if payload else None), headers
 
