@@ -23,7 +23,7 @@ import yaml
 from pivot_ci.state import hashing
 from tests.support.factory import Project, new_project
 
-# Commands that write, run in every scenario (in this order). `track` and `gc` join here when they exist.
+# Commands that write, run in every scenario (in this order); `track`/`untrack` where tracked data is concerned.
 WRITING: tuple[tuple[str, ...], ...] = (
     ("status", "--all"),
     ("repro", "--all"),
@@ -31,6 +31,8 @@ WRITING: tuple[tuple[str, ...], ...] = (
     ("checkout", "--all", "--force"),
     ("pull", "--all", "--force", "--link", "hardlink"),
     ("push", "--all"),
+    ("fsck",),
+    ("gc", "--grace", "0"),
 )
 
 
@@ -144,6 +146,19 @@ def _hardlinked_output(env: Env) -> None:
     os.link(env.outside / "victim.txt", out)
 
 
+def _tracked_dir_symlinked_out(env: Env) -> None:
+    """Tracked data whose directory is then replaced by a link out: restoring it must not write there."""
+    env.project.write("p/raw/a.txt", "raw\n")
+    env.project.run("track", "p/raw").ok()
+    shutil.rmtree(env.project.root / "p/raw")
+    os.symlink("../../outside/dir", env.project.root / "p/raw")
+
+
+def _track_through_link_out(env: Env) -> None:
+    """A directory under a link out: tracking it may read it, never write beside it."""
+    os.symlink("../../outside/dir", env.project.root / "p/ext")
+
+
 SCENARIOS = (
     Scenario("lock path leaving the project", lambda env: _outs(env, "../outside/victim.txt")),
     Scenario("lock path absolute", lambda env: _outs(env, str(env.outside / "victim.txt"))),
@@ -157,6 +172,10 @@ SCENARIOS = (
     Scenario("manifest naming paths out", _hostile_manifest),
     Scenario("remote with links out", _hostile_remote, extra=(("fetch", "--all"),)),
     Scenario("output hard-linked to a file outside", _hardlinked_output),
+    Scenario("tracked dir a symlink out", _tracked_dir_symlinked_out,
+             extra=(("fetch", "--all"), ("track", "p/raw"), ("untrack", "p/raw"))),
+    Scenario("track through a symlink out", _track_through_link_out,
+             extra=(("track", "p/ext"), ("track", "p/ext/keep.txt"), ("untrack", "p/ext"))),
 )
 
 
