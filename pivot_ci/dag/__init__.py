@@ -1,1 +1,1 @@
-"""The merged stage graph (networkx), target selection, and project loading."""
+"""The merged stage graph (plain adjacency; networkx only to name a cycle), target selection, and project loading."""

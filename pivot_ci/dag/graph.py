@@ -1,4 +1,5 @@
-"""One networkx graph of stage identities, built once from the merged pipelines."""
+"""One graph of stage identities, built once from the merged pipelines (a plain adjacency structure:
+networkx is imported only to name a dependency cycle)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,12 @@ import dataclasses
 import os
 import posixpath
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from pivot_ci import errors
+from pivot_ci.dag.digraph import CycleFound, DiGraph
 from pivot_ci.pipeline import model
 from pivot_ci.pipeline.merge import Merged
 from pivot_ci.project import Project
-
-if TYPE_CHECKING:
-    import networkx as nx
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -30,7 +28,7 @@ class StageGraph:
 
     project: Project
     merged: Merged
-    graph: nx.DiGraph
+    graph: DiGraph[model.StageId]
     producers: dict[str, model.StageId]
     order: tuple[model.StageId, ...]
     missing_deps: tuple[MissingDep, ...]
@@ -44,14 +42,10 @@ class StageGraph:
         return self.merged.display[sid]
 
     def upstream(self, sid: model.StageId) -> set[model.StageId]:
-        import networkx as nx  # networkx costs more to import than most commands take to run
-
-        return set(nx.ancestors(self.graph, sid))
+        return self.graph.ancestors(sid)
 
     def downstream(self, sid: model.StageId) -> set[model.StageId]:
-        import networkx as nx
-
-        return set(nx.descendants(self.graph, sid))
+        return self.graph.descendants(sid)
 
     def producer_of(self, path: str) -> model.StageId | None:
         """The stage producing `path` (exactly, or a directory output containing it)."""
@@ -123,13 +117,11 @@ def _check_nested(merged: Merged, producers: dict[str, model.StageId]) -> None:
                     hint=f"restoring or re-creating '{parent}' would delete {path}: move the output or the pipeline")
 
 
-def _cycle_error(g: nx.DiGraph, merged: Merged) -> errors.GraphError | None:
+def _cycle_error(g: DiGraph[model.StageId], merged: Merged) -> errors.GraphError:
+    """The error naming one cycle of `g` (which has one): the cycle networkx's `find_cycle` finds first."""
     import networkx as nx
 
-    try:
-        cycle = nx.find_cycle(g)
-    except nx.NetworkXNoCycle:
-        return None
+    cycle = nx.find_cycle(g.to_networkx())
     nodes = [u for u, _ in cycle] + [cycle[0][0]]
     desc = " -> ".join(f"{merged.display[n]} ({merged.stages[n].location})" for n in nodes)
     first = merged.stages[nodes[0]]
@@ -157,15 +149,12 @@ def _check_tracked(merged: Merged, producers: dict[str, model.StageId], sorted_o
 
 
 def build(project: Project, merged: Merged, tracked: Mapping[str, model.TrackedSpec] | None = None) -> StageGraph:
-    import networkx as nx
-
     producers = _index_outputs(merged)
     _check_nested(merged, producers)
     sorted_outs = sorted(producers)
     tracked = tracked or {}
     _check_tracked(merged, producers, sorted_outs, tracked)
-    g: nx.DiGraph = nx.DiGraph()
-    g.add_nodes_from(merged.stages)
+    g: DiGraph[model.StageId] = DiGraph(merged.stages)
     missing: list[MissingDep] = []
     for sid, st in merged.stages.items():
         for dep in st.deps:
@@ -178,11 +167,11 @@ def build(project: Project, merged: Merged, tracked: Mapping[str, model.TrackedS
                 g.add_edge(producer, sid)
             if not found and not os.path.exists(project.abs_str(dep.path)) and not _is_tracked(tracked, dep.path):
                 missing.append(MissingDep(sid, dep.path))
-    err = _cycle_error(g, merged)
-    if err is not None:
-        raise err
     rank = {sid: i for i, sid in enumerate(merged.stages)}
-    order = tuple(nx.lexicographical_topological_sort(g, key=rank.__getitem__))
+    try:
+        order = tuple(g.topological_order(rank.__getitem__))
+    except CycleFound:
+        raise _cycle_error(g, merged) from None
     return StageGraph(project, merged, g, producers, order, tuple(missing), tracked)
 
 

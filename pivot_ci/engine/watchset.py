@@ -9,8 +9,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
 from pivot_ci import discover
 from pivot_ci.dag.graph import StageGraph
 from pivot_ci.dag.load import Loaded
@@ -137,8 +135,8 @@ def to_run(graph: StageGraph, order: list[model.StageId], statuses: Mapping[mode
     affected: set[model.StageId] = set()
     for sid in touched:
         if sid in graph.graph:
-            affected |= {sid} | nx.descendants(graph.graph, sid)
+            affected |= {sid} | graph.downstream(sid)
     chosen = stale & affected
     for sid in list(chosen):
-        chosen |= stale & nx.ancestors(graph.graph, sid)
+        chosen |= stale & graph.upstream(sid)
     return [sid for sid in order if sid in chosen]
