@@ -11,6 +11,7 @@ from pivot_ci import project as project_mod
 from pivot_ci.dag import graph
 from pivot_ci.pipeline import load as pipeline_load
 from pivot_ci.pipeline import merge, model, tracked
+from pivot_ci.pipeline.memo import PipelineMemo
 from pivot_ci.project import Project
 
 
@@ -44,13 +45,13 @@ class Loaded:
         return [sid for sid in self.graph.order if sid in ids]
 
 
-def _load_all(project: Project, files: list[Path], required: Path | None,
-              skip_broken: bool) -> tuple[list[model.PipelineSpec], list[BrokenPipeline]]:
+def _load_all(project: Project, files: list[Path], required: Path | None, skip_broken: bool,
+              memo: PipelineMemo) -> tuple[list[model.PipelineSpec], list[BrokenPipeline]]:
     loaded: list[model.PipelineSpec] = []
     broken: list[BrokenPipeline] = []
     for path in files:
         try:
-            loaded.append(pipeline_load.load_file(project, path))
+            loaded.append(pipeline_load.load_file(project, path, memo))
         except errors.PivotError as exc:
             if required is None and not skip_broken or path == required:
                 raise
@@ -115,10 +116,12 @@ def load(project: Project, cwd: Path, *, all_pipelines: bool, skip_broken: bool 
     if current_file is not None:
         # the current pipeline first, so its stages keep bare display names
         files = [current_file] + [f for f in files if f != current_file]
-    pipelines, broken = _load_all(project, files, current_file, skip_broken)
+    memo = PipelineMemo(project)
+    pipelines, broken = _load_all(project, files, current_file, skip_broken, memo)
     tracked_data = _load_tracked(project, found.pointers, files, skip_broken, broken)
     warnings: list[str] = []
     g = graph.build(project, merge.merge(pipelines), tracked_data)
+    memo.save()  # only once the project loaded: a load error writes nothing
     current = None
     if all_pipelines:
         scope = frozenset(g.stages)

@@ -36,6 +36,7 @@ class StateAccess:
         self._hashers: dict[str, hashing.PathHasher] = {}
         self._code: dict[model.StageId, str] = {}
         self._code_files: dict[model.StageId, tuple[str, ...]] = {}
+        self._locks: dict[model.StageId, tuple[Path, str]] = {}  # (path, display): pathlib costs, per stage
 
     def state_dir(self, rel: str) -> Path:
         return self.project.abs(rel)
@@ -69,30 +70,37 @@ class StateAccess:
             return all(self.object_ok(fh) for _, fh in tree.entries)
         return hasher.file(self.project.rel(path)) == h
 
+    def _lock(self, st: model.StageSpec) -> tuple[Path, str]:
+        found = self._locks.get(st.id)
+        if found is None:  # statedir.lock_path, without pathlib's joins (a state dir is never ".")
+            display = f"{st.state_dir}/{statedir.STAGES_DIR}/{st.name}{statedir.LOCK_SUFFIX}"
+            found = self._locks[st.id] = Path(self.project.abs_str(display)), display
+        return found
+
     def lock_path(self, st: model.StageSpec) -> Path:
-        return statedir.lock_path(self.state_dir(st.state_dir), st.name)
+        return self._lock(st)[0]
 
     def log_path(self, st: model.StageSpec) -> Path:
         return stagelog.log_path(self.state_dir(st.state_dir), st.name)
 
     def lock_display(self, st: model.StageSpec) -> str:
-        return self.project.rel(self.lock_path(st))
+        return self._lock(st)[1]
 
     def read_lock(self, st: model.StageSpec) -> lockfile.LockData | None:
         """The stage's lock file, parsed through the state db's memo (YAML parsing dominates `status`)."""
-        path = self.lock_path(st)
+        path, display = self._lock(st)
         try:
             s = os.stat(path)
         except FileNotFoundError:
             return None
         except OSError:
-            return lockfile.read(path, self.lock_display(st))
+            return lockfile.read(path, display)
         db = self._db(st.state_dir)
         key, sig = f"lock:{path.name}", f"{s.st_size}:{s.st_mtime_ns}:{s.st_ino}"
         cached = db.memo_get(key, sig)
         if cached is not None:
             return json.loads(cached)  # type: ignore[no-any-return]
-        data = lockfile.read(path, self.lock_display(st))
+        data = lockfile.read(path, display)
         if data is not None and time.time_ns() - s.st_mtime_ns > RACY_NS:
             db.memo_put(key, sig, json.dumps(data))
         return data

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pivot_ci import errors, project
 from pivot_ci.pipeline import model
+from pivot_ci.pipeline.inputs import Inputs
 from pivot_ci.project import Project
 
 
@@ -21,6 +21,7 @@ class FileContext:
     project: Project
     file: str
     dir: str
+    inputs: Inputs = dataclasses.field(default_factory=Inputs, compare=False)  # what the parse read and asked
 
     def error(self, message: str, line: int | None, hint: str | None = None) -> errors.ConfigError:
         return errors.ConfigError(message, file=self.file, line=line, hint=hint)
@@ -109,7 +110,7 @@ def resolve_paths(ctx: FileContext, where: str, values: object, line: int | None
             raise ctx.error(f"{where}[{i}]: '{item}' cannot be an output: it {why}", line,
                             hint="outputs are restored and deleted by pivot: .git/, pipeline files, lock files "
                                  "and .pivotignore never are")
-        is_dir = item.endswith("/") or os.path.isdir(ctx.project.abs_str(rel))
+        is_dir = item.endswith("/") or ctx.inputs.isdir(ctx.project.abs_str(rel))
         out.append(model.PathSpec(rel, is_dir))
     return tuple(out)
 

@@ -11,9 +11,7 @@ import difflib
 import re
 from typing import Any
 
-import yaml
-
-from pivot_ci import errors, project, yamlutil
+from pivot_ci import errors, project
 from pivot_ci.pipeline.build import FileContext
 
 DEFAULT_VARS = "params.yaml"
@@ -45,6 +43,7 @@ def read_vars(ctx: FileContext, value: object, line: int | None) -> tuple[dict[s
 
 def _read_file(ctx: FileContext, entry: str, line: int | None) -> dict[str, Any]:
     path = ctx.project.abs(ctx.dir) / entry
+    ctx.inputs.read(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL byte in the name
@@ -52,6 +51,10 @@ def _read_file(ctx: FileContext, entry: str, line: int | None) -> dict[str, Any]
             "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "not a file name")
         raise ctx.error(f"vars: cannot read {entry}: {why}", line,
                         hint="vars files are relative to the pipeline file's directory") from None
+    import yaml  # a pipeline.py without vars files never needs the YAML parser
+
+    from pivot_ci import yamlutil
+
     try:
         data = yamlutil.load(text)
     except yaml.YAMLError as exc:
@@ -75,14 +78,14 @@ class Vars:
         self.files = files
         self.declared = declared
         self._default: dict[str, Any] | None = None
-        self.budget = yamlutil.MAX_ALIAS_NODES  # values handed to stages, like ${...}: bounded alike
+        self.budget: int | None = None  # values handed to stages, like ${...}: bounded alike (set on first use)
 
     def for_params(self, where: str, line: int | None) -> tuple[dict[str, Any], str]:
         """The values the list form reads, and what to call their source in messages."""
         if self.declared:
             return self.values, "the vars files"
         if self._default is None:
-            if not self.ctx.project.abs(self.ctx.dir).joinpath(DEFAULT_VARS).is_file():
+            if not self.ctx.inputs.isfile(str(self.ctx.project.abs(self.ctx.dir).joinpath(DEFAULT_VARS))):
                 raise self.ctx.error(
                     f"{where} names keys of the vars files, but this pipeline declares no `vars` and has no "
                     f"{DEFAULT_VARS}", line, hint=f"add {DEFAULT_VARS} beside the pipeline file, or list the "
@@ -100,7 +103,11 @@ def select(ctx: FileContext, where: str, keys: list[Any] | tuple[Any, ...], sour
         if not isinstance(key, str) or not KEY_RE.match(key.strip()):
             raise ctx.error(f"{where}[{i}] must be a key of the vars files like `train.lr`, got {key!r}", line,
                             hint=_LIST_HINT)
+    from pivot_ci import yamlutil
+
     values, origin = source.for_params(where, line)
+    if source.budget is None:
+        source.budget = yamlutil.MAX_ALIAS_NODES
     out: dict[str, Any] = {}
     full: dict[str, str] = {}
     for i, key in enumerate(k.strip() for k in keys):

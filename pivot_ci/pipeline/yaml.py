@@ -40,6 +40,7 @@ def parse_yaml(ctx: FileContext, text: str) -> yaml.Node | None:
 
 def read_text(ctx: FileContext, path: Path, what: str) -> str:
     """A UTF-8 file's text; errors name the file and, for bad bytes, the line."""
+    ctx.inputs.read(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -118,7 +119,7 @@ def python_target(ctx: FileContext, text: object, line: int) -> model.PythonTarg
                         hint="e.g. python: stages:train (stages.py in this directory)")
     module = match.group(1)
     search = [ctx.project.abs(ctx.dir), ctx.project.root]
-    if not modules.in_project(module, search) and not modules.installed(module):
+    if not ctx.inputs.module_found(module, search):
         where = "this directory" if ctx.dir == "." else f"{ctx.dir}/"
         raise ctx.error(f"python: module '{module}' not found (in {where}, the project root or the installed "
                         "packages)", line, hint=modules.did_you_mean(module, search))

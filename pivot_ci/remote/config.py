@@ -19,9 +19,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pivot_ci import yamlutil
 from pivot_ci.errors import ConfigError
 from pivot_ci.project import Project
 from pivot_ci.remote.base import RemoteSpec
@@ -47,8 +44,15 @@ def user_file() -> Path:
     return Path(base) / "pivot-ci" / "config.yaml"
 
 
+def _line_of(text: str, where: tuple[str | int, ...]) -> int | None:
+    from pivot_ci import yamlutil
+
+    return yamlutil.line_of(text, where)
+
+
 def _load(path: Path, display: str) -> tuple[dict[str, Any], str]:
-    """The config at `path` ({} when absent) and its text (for the lines of later errors)."""
+    """The config at `path` ({} when absent) and its text (for the lines of later errors). yaml is imported
+    only when there is a config to read: a project without one (a no-change `status`) never needs it."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -61,6 +65,10 @@ def _load(path: Path, display: str) -> tuple[dict[str, Any], str]:
         raise ConfigError(f"config is not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
                           file=display, line=data.count(b"\n", 0, exc.start) + 1,
                           hint="save the file as UTF-8") from None
+    import yaml
+
+    from pivot_ci import yamlutil
+
     try:
         raw = yamlutil.load(text)
     except yaml.YAMLError as exc:
@@ -72,7 +80,7 @@ def _load(path: Path, display: str) -> tuple[dict[str, Any], str]:
     if not isinstance(raw, dict) or not isinstance(raw.get("remotes", {}), dict | None):
         where = ("remotes",) if isinstance(raw, dict) else ()
         raise ConfigError("malformed config: expected a mapping with a `remotes` mapping", file=display,
-                          line=yamlutil.line_of(text, where))
+                          line=_line_of(text, where))
     return raw, text
 
 
@@ -83,7 +91,7 @@ def _read(path: Path, display: str) -> dict[str, Any]:
 def _entries(raw: dict[str, Any], allowed: tuple[str, ...], display: str,
              text: str = "") -> dict[str, dict[str, str]]:
     def error(message: str, *where: str, hint: str | None = None) -> ConfigError:
-        return ConfigError(message, file=display, line=yamlutil.line_of(text, ("remotes", *where)) if text else None,
+        return ConfigError(message, file=display, line=_line_of(text, ("remotes", *where)) if text else None,
                            hint=hint)
 
     out: dict[str, dict[str, str]] = {}
@@ -115,7 +123,7 @@ def _project(project: Project) -> tuple[dict[str, Any], dict[str, dict[str, str]
     for name, entry in remotes.items():
         if "url" not in entry:
             raise ConfigError(f"remotes.{name}: missing `url`", file=display,
-                              line=yamlutil.line_of(text, ("remotes", name)))
+                              line=_line_of(text, ("remotes", name)))
     return raw, remotes, display
 
 
@@ -128,7 +136,7 @@ def remotes(project: Project) -> tuple[list[RemoteSpec], str | None]:
     default = raw.get("default")
     if default is not None and (not isinstance(default, str) or default not in entries):
         raise ConfigError(f"default remote {default!r} is not configured", file=display,
-                          line=yamlutil.line_of(project_file(project).read_text(encoding="utf-8"), ("default",)),
+                          line=_line_of(project_file(project).read_text(encoding="utf-8"), ("default",)),
                           hint="pivot remote default NAME")
     return specs, default
 
@@ -168,6 +176,10 @@ def check_url(url: str) -> None:
 
 
 def _write(project: Project, raw: dict[str, Any]) -> None:
+    import yaml
+
+    from pivot_ci import yamlutil
+
     text = yaml.dump(raw, Dumper=yamlutil.Dumper, sort_keys=True, default_flow_style=False)
     fsutil.atomic_write(project_file(project), text.encode("utf-8"))
 

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import posixpath
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-import yaml
-
-from pivot_ci import yamlutil
 from pivot_ci.errors import StateError
 from pivot_ci.state import fsutil
 
+if TYPE_CHECKING:
+    import yaml
+
+# yaml (and pivot_ci.yamlutil) are imported by the functions that parse or write YAML: a no-change `status`
+# reads lock files through the state db's memo and never needs them.
+
 SCHEMA = 1
 
-_BaseDumper = yamlutil.Dumper
 _HINT = "restore it from git (git checkout -- {display}) or delete it and run `pivot repro`"
 _NEWER_HINT = "upgrade pivot-ci, or delete it and run `pivot repro`"
 
@@ -45,19 +48,22 @@ HASH_RE = re.compile(r"[0-9a-f]{3,128}(\.dir)?")
 Where = tuple[str | int, ...]  # a key path into the document: ("outs", 2, "path")
 
 
-class _Dumper(_BaseDumper):  # type: ignore[misc, valid-type]
+@functools.cache
+def _dumper() -> type[yaml.SafeDumper]:
     """Safe dumper: multi-line strings (cmd text) as literal blocks for readable diffs, never an alias."""
+    from pivot_ci import yamlutil
 
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
+    class Dumper(yamlutil.Dumper):  # type: ignore[misc, valid-type]
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    Dumper.add_representer(str, _str)
+    return Dumper
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     style = "|" if "\n" in value else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
 
 
 def _sorted(entries: list[PathEntry]) -> list[dict[str, str]]:
@@ -68,7 +74,9 @@ def dumps(data: LockData) -> bytes:
     """The canonical YAML of `data`: keys sorted, path lists sorted by path, block style."""
     doc: dict[str, Any] = dict(data)
     doc.update(deps=_sorted(data["deps"]), outs=_sorted(data["outs"]), metrics=_sorted(data["metrics"]))
-    text: str = yaml.dump(doc, Dumper=_Dumper, sort_keys=True, default_flow_style=False,
+    import yaml
+
+    text: str = yaml.dump(doc, Dumper=_dumper(), sort_keys=True, default_flow_style=False,
                           allow_unicode=True, width=1 << 20)
     return text.encode("utf-8")
 
@@ -133,6 +141,8 @@ def _problem(raw: dict[Any, Any]) -> tuple[Where, str] | None:
 
 def locate(path: Path, where: Where) -> int | None:
     """The line of key path `where` (("outs", 2, "path")) in the lock file at `path`; for error messages."""
+    from pivot_ci import yamlutil
+
     try:
         return yamlutil.line_of(path.read_text(encoding="utf-8"), where)
     except (OSError, UnicodeDecodeError):
@@ -164,6 +174,10 @@ def read_text(path: Path, display: str, fmt: Format) -> str | None:
 def load_checked(text: str, display: str, fmt: Format, hint: str | None = None) -> dict[Any, Any]:
     """`text` parsed and checked as a `fmt` file (read from disk or a git revision); StateError at `display`,
     with the line of the offending key."""
+    import yaml
+
+    from pivot_ci import yamlutil
+
     hint = hint or fmt.hint.format(display=display)
     try:
         raw = yamlutil.load(text)

@@ -11,9 +11,6 @@ import posixpath
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
-import yaml
-
-from pivot_ci import yamlutil
 from pivot_ci.state import fsutil, lockfile
 
 SCHEMA = 1
@@ -36,6 +33,10 @@ class PointerData(TypedDict):
 
 def dumps(data: PointerData) -> bytes:
     """The canonical YAML of `data`: keys sorted, block style."""
+    import yaml  # only writing a pointer needs it (reading: lockfile.load_checked)
+
+    from pivot_ci import yamlutil
+
     text: str = yaml.dump(dict(data), Dumper=yamlutil.Dumper, sort_keys=True, default_flow_style=False,
                           allow_unicode=True, width=1 << 20)
     return text.encode("utf-8")
