@@ -37,6 +37,7 @@ class StateAccess:
         self._code: dict[model.StageId, str] = {}
         self._code_files: dict[model.StageId, tuple[str, ...]] = {}
         self._locks: dict[model.StageId, tuple[Path, str]] = {}  # (path, display): pathlib costs, per stage
+        self._parsed: dict[model.StageId, tuple[str, lockfile.LockData]] = {}  # by the signature it was read at
 
     def state_dir(self, rel: str) -> Path:
         return self.project.abs(rel)
@@ -87,7 +88,10 @@ class StateAccess:
         return self._lock(st)[1]
 
     def read_lock(self, st: model.StageSpec) -> lockfile.LockData | None:
-        """The stage's lock file, parsed through the state db's memo (YAML parsing dominates `status`)."""
+        """The stage's lock file, parsed through the state db's memo (YAML parsing dominates `status`). A lock
+        the memo lacks is parsed once per command while its signature holds (a fresh clone's lock files are too
+        new to memoise, and status, verify --allow-missing and the report each read them); memo hits are not
+        kept (decoding one again is cheap; keeping 10,000 would cost memory). Callers must not modify it."""
         path, display = self._lock(st)
         try:
             s = os.stat(path)
@@ -95,14 +99,20 @@ class StateAccess:
             return None
         except OSError:
             return lockfile.read(path, display)
+        sig = f"{s.st_size}:{s.st_mtime_ns}:{s.st_ino}:{s.st_ctime_ns}"
+        seen = self._parsed.get(st.id)
+        if seen is not None and seen[0] == sig:
+            return seen[1]
         db = self._db(st.state_dir)
-        key, sig = f"lock:{path.name}", f"{s.st_size}:{s.st_mtime_ns}:{s.st_ino}"
-        cached = db.memo_get(key, sig)
+        key, memo_sig = f"lock:{path.name}", f"{s.st_size}:{s.st_mtime_ns}:{s.st_ino}"
+        cached = db.memo_get(key, memo_sig)
         if cached is not None:
             return json.loads(cached)  # type: ignore[no-any-return]
         data = lockfile.read(path, display)
-        if data is not None and time.time_ns() - s.st_mtime_ns > RACY_NS:
-            db.memo_put(key, sig, json.dumps(data))
+        if data is not None:
+            self._parsed[st.id] = sig, data
+            if time.time_ns() - s.st_mtime_ns > RACY_NS:
+                db.memo_put(key, memo_sig, json.dumps(data))
         return data
 
     def code(self, st: model.StageSpec) -> str | None:

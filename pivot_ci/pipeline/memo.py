@@ -38,7 +38,7 @@ _PARSER = [os.path.join(_HERE, f"{m}.py") for m in ("yaml", "build", "params", "
                                                   "inputs", "memo")] + [os.path.join(os.path.dirname(_HERE),
                                                                                      "yamlutil.py")]
 _ALLOWED = frozenset({("pivot_ci.pipeline.model", name) for name in (
-    "PipelineSpec", "StageSpec", "PathSpec", "PythonTarget", "MetricGate", "StageKind", "GateRule")}
+    "PipelineSpec", "StageSpec", "StageId", "PathSpec", "PythonTarget", "MetricGate", "StageKind", "GateRule")}
     | {("datetime", name) for name in ("date", "datetime", "time", "timedelta", "timezone")})
 
 Entry = tuple[tuple[tuple[str, Sig | None], ...], tuple[Probe, ...], model.PipelineSpec]

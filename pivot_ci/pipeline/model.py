@@ -93,10 +93,11 @@ class StageSpec:
     run_cache: bool = True  # False: never restored from the run cache, no entry recorded (side effects)
     gates: tuple[MetricGate, ...] = ()
     resources: Mapping[str, float] = dataclasses.field(default_factory=dict)  # Dask worker resources
+    # (state_dir, name), made once: every command looks it up many times per stage
+    id: StageId = dataclasses.field(init=False, repr=False, compare=False)
 
-    @property
-    def id(self) -> StageId:
-        return StageId(self.state_dir, self.name)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", StageId(self.state_dir, self.name))
 
     @property
     def location(self) -> str:

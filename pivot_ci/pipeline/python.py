@@ -17,6 +17,7 @@ import xxhash
 from pivot_ci import errors
 from pivot_ci.pipeline import api, build, gates, guard, model, params
 from pivot_ci.pipeline.build import FileContext
+from pivot_ci.project import Project
 
 PRIVATE_PREFIX = "_pivot_pipeline_"
 _NOT_OURS = "; if it is not a pivot pipeline, list its directory in .pivotignore (at the project root)"
@@ -99,13 +100,15 @@ def _failure(ctx: FileContext, path: Path, exc: BaseException) -> errors.PivotEr
 
 
 @functools.lru_cache(maxsize=1024)
-def _resolved_source(filename: str) -> Path | None:
-    return Path(filename).resolve() if os.path.isfile(filename) else None
+def _source_in(root: Path, filename: str) -> str | None:
+    """The project-relative file of a function's code, None when not in the project (once per file and run:
+    every stage of a pipeline.py asks for the same file)."""
+    src = Path(filename).resolve() if os.path.isfile(filename) else None
+    return Project(root).rel(src) if src is not None and src.is_relative_to(root) else None
 
 
 def _project_file(ctx: FileContext, filename: str) -> str | None:
-    src = _resolved_source(filename)
-    return ctx.project.rel(src) if src is not None and src.is_relative_to(ctx.project.root) else None
+    return _source_in(ctx.project.root, filename)
 
 
 def _target(ctx: FileContext, func: object, private: str) -> model.PythonTarget:

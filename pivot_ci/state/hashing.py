@@ -78,7 +78,7 @@ class PathHasher:
         self._db = db
 
     def _abs(self, rel: str) -> str:
-        return os.path.join(self._root, rel) if rel else self._root
+        return f"{self._root}/{rel}" if rel else self._root  # `rel` is normalised (_norm): never absolute
 
     def _hash_stat(self, abs_path: str, key: str, st: os.stat_result) -> str:
         memo = self._db.lookup(key, st)
