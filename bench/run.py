@@ -7,7 +7,8 @@ Three workloads are generated with the peer generator (../shared/bench/gen.py, c
   pivot-ci-py  pKK/pipeline.py, Python @pipeline.stage     -> timed with pivot-ci (--pivot-ci)
   upstream     pKK/pipeline.py for upstream pivot 0.5.11   -> timed with upstream (--upstream)
 
-and for each, four operations are timed as whole processes (several runs, median quoted):
+and for each, four operations are timed as whole processes (several runs, median quoted), and the peak RSS
+of status and verify is taken (the largest of three runs):
 
   cold    `pivot repro --all` from a cold project: every .pivot/ dir, __pycache__ dir, .pivotignore and
           generated output deleted, then `pivot init` (the reset is timed on its own and subtracted)
@@ -15,6 +16,10 @@ and for each, four operations are timed as whole processes (several runs, median
   verify  `pivot verify --all` with nothing changed
   edit    `pivot repro --all` after appending a line to the manifest's `edit_path` (the append is timed on
           its own and subtracted)
+
+For each pivot-ci workload, a fifth case: CI on a fresh clone, `verify --all --allow-missing` against a
+directory remote the workload was pushed to (bench/fresh_clone.py); with `--dvc PATH`, `dvc status -c` in a
+`git clone` of the same graph built by DVC beside it.
 
 Before anything is timed, every workload is run once untimed and every output is compared with gen.py's
 `expected_outputs` (after the cold build and after the edit); outputs are checked again after the timed
@@ -48,18 +53,29 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
+import fresh_clone  # bench/fresh_clone.py: this script's directory is on sys.path
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_GEN = REPO.parent / "shared" / "bench" / "gen.py"
 DEFAULT_UPSTREAM = "/work/pv13/bin/pivot"
 DEFAULT_WORKDIR = pathlib.Path("/work/benchwork")
 
-OPS: tuple[str, ...] = ("cold", "status", "verify", "edit")
+OPS: tuple[str, ...] = ("cold", "status", "verify", "edit", "fresh")
 OP_LABELS: dict[str, str] = {
     "cold": "cold `repro --all`",
     "status": "no-change `status --all`",
     "verify": "no-change `verify --all`",
     "edit": "edit → `repro --all`",
+    "fresh": "fresh clone `verify --all --allow-missing`",
 }
+RSS_OPS = ("status", "verify")
+# runs a command and prints its exit status and the peak RSS (KiB) of the largest process it waited for
+_RSS_HELPER = (
+    "import resource, subprocess, sys\n"
+    "rc = subprocess.run(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,"
+    " stderr=subprocess.DEVNULL).returncode\n"
+    "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+)
 
 
 class BenchError(Exception):
@@ -351,6 +367,27 @@ class WorkloadResult:
     ops: dict[str, OpResult] = dataclasses.field(default_factory=dict)
     error: str | None = None
     estimate: dict[str, float] = dataclasses.field(default_factory=dict)  # untimed pass, seconds
+    rss: dict[str, int] = dataclasses.field(default_factory=dict)  # peak RSS KiB of status / verify
+
+
+def peak_rss_kib(cmd: Sequence[str], cwd: pathlib.Path) -> int:
+    """Peak RSS of `cmd` (its largest process), measured in a fresh helper process that waits for nothing else."""
+    proc = subprocess.run([sys.executable, "-c", _RSS_HELPER, *cmd], cwd=cwd, capture_output=True, text=True)
+    fields = proc.stdout.split()
+    if proc.returncode != 0 or len(fields) != 2 or fields[0] != "0":
+        raise BenchError(f"peak RSS of `{shlex.join(cmd)}`: {proc.stdout.strip()} {proc.stderr.strip()[-500:]}")
+    return int(fields[1])
+
+
+def measure_rss(res: WorkloadResult, tries: int = 3) -> None:
+    for op in RSS_OPS:
+        res.rss[op] = max(peak_rss_kib(res.wl.command(op), res.wl.root) for _ in range(tries))
+
+
+def time_fresh(timer: Timer, case: fresh_clone.FreshCase, runs: int, warmup: int) -> OpResult:
+    """The fresh-clone case: the command through its reset script, and the reset alone (subtracted)."""
+    setup = timer.measure(case.setup, case.clone, runs, warmup, 300).a
+    return OpResult(timer.measure(case.command, case.clone, runs, warmup, 1800), setup)
 
 
 def run_checked(cmd: Sequence[str], cwd: pathlib.Path, log: pathlib.Path, what: str) -> float:
@@ -425,31 +462,40 @@ def fmt(x: float) -> str:
     return f"{x:.3f}" if x < 10 else f"{x:.2f}"
 
 
-def table(results: list[WorkloadResult]) -> str:
+def table(results: list[WorkloadResult], extra: dict[str, OpResult] | None = None) -> str:
+    """The report's table; `extra`: rows of other tools by label (DVC's fresh-clone `status -c`)."""
     up = next((r for r in results if not r.wl.ours and r.error is None), None)
     lines = [
-        "| workload | operation | median s | min–max s | cpu s | setup s (subtracted) | pivot-ci / upstream |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| workload | operation | median s | min–max s | cpu s | setup s (subtracted) | peak RSS MiB "
+        "| pivot-ci / upstream |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
+    rows: list[tuple[str, str, OpResult, str]] = []
     for r in results:
         if r.error is not None:
-            lines.append(f"| {r.wl.name} | all | FAILED | | | | {r.error.splitlines()[0][:160]} |")
+            lines.append(f"| {r.wl.name} | all | FAILED | | | | | {r.error.splitlines()[0][:160]} |")
             continue
         for op in OPS:
+            if op not in r.ops:
+                continue
             o = r.ops[op]
-            s = o.setup.median if o.setup else 0.0
             ratio = "—"
-            if r.wl.ours and up is not None and up.ops[op].net > 0:
+            if r.wl.ours and up is not None and op in up.ops and up.ops[op].net > 0:
                 ratio = f"{o.net / up.ops[op].net:.2f}×"
                 if o.whole.ratio is not None:
                     ratio += f" (paired, whole commands: {o.whole.ratio.median:.2f}×)"
-            cpu = "?"
-            if o.whole.a.cpu is not None:
-                cpu = fmt(o.whole.a.cpu - ((o.setup.cpu or 0.0) if o.setup else 0.0))
-            lines.append(
-                f"| {r.wl.name} | {OP_LABELS[op]} | {fmt(o.net)} | {fmt(o.whole.a.min - s)}–{fmt(o.whole.a.max - s)}"
-                f" | {cpu} | {fmt(o.setup.median) if o.setup else '—'} | {ratio} |"
-            )
+            rss = f"{r.rss[op] / 1024:.1f}" if op in r.rss else "—"
+            rows.append((r.wl.name, OP_LABELS[op], o, f"{rss} | {ratio}"))
+    rows += [(label, "fresh clone `dvc status -c`", o, "— | —") for label, o in (extra or {}).items()]
+    for name, label, o, tail in rows:
+        s = o.setup.median if o.setup else 0.0
+        cpu = "?"
+        if o.whole.a.cpu is not None:
+            cpu = fmt(o.whole.a.cpu - ((o.setup.cpu or 0.0) if o.setup else 0.0))
+        lines.append(
+            f"| {name} | {label} | {fmt(o.net)} | {fmt(o.whole.a.min - s)}–{fmt(o.whole.a.max - s)}"
+            f" | {cpu} | {fmt(o.setup.median) if o.setup else '—'} | {tail} |"
+        )
     return "\n".join(lines)
 
 
@@ -505,7 +551,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--no-upstream", action="store_true", help="time pivot-ci only (no ratio column)")
     ap.add_argument("--no-pivot-ci", action="store_true", help="time upstream only (checks the harness)")
-    ap.add_argument("--size", choices=("small", "medium", "large"), default="medium", help="default: medium")
+    ap.add_argument("--no-fresh", action="store_true", help="skip the fresh-clone `verify --allow-missing` case")
+    ap.add_argument(
+        "--dvc",
+        metavar="PATH",
+        help="also time `dvc status -c` in a fresh clone of the DVC form (e.g. /work/dvcvenv/bin/dvc)",
+    )
+    ap.add_argument("--size", choices=("small", "medium", "large", "xl"), default="medium", help="default: medium")
     whats = ("pipelines", "stages per pipeline", "inputs per pipeline", "bytes per input")
     for flag, what in zip("PSFB", whats, strict=True):
         ap.add_argument(f"-{flag}", type=int, metavar="N", help=f"override the size's {what}")
@@ -651,11 +703,30 @@ def run(args: argparse.Namespace) -> int:
         try:
             print(f"timing {res.wl.name} ...", file=sys.stderr)
             time_workload(gen, timer, res, args.runs, args.warmup, pairing(res))
-        except (BenchError, subprocess.TimeoutExpired) as e:
+            measure_rss(res)
+            if res.wl.ours and not args.no_fresh:
+                print(f"fresh clone of {res.wl.name} ...", file=sys.stderr)
+                case = fresh_clone.prepare_pivot(res.wl.exe, res.wl.root, res.manifest, base, scripts, res.wl.name)
+                res.ops["fresh"] = time_fresh(timer, case, args.runs, args.warmup)
+        except (BenchError, fresh_clone.FreshError, subprocess.TimeoutExpired) as e:
             res.error = str(e)
             print(f"FAILED {res.wl.name}: {e}", file=sys.stderr)
 
-    report = f"{header(args, params, label, timer, workloads)}\n\n{table(results)}\n"
+    extra: dict[str, OpResult] = {}
+    dvc_error = None
+    if args.dvc:
+        try:
+            print("fresh clone of the DVC form (dvc repro, push, git clone) ...", file=sys.stderr)
+            dvc_exe = resolve_exe(args.dvc, "dvc")
+            case = fresh_clone.prepare_dvc(dvc_exe, args.gen, params, args.seed, base, scripts)
+            extra[f"dvc ({dist_version(dvc_exe, 'dvc')})"] = time_fresh(timer, case, args.runs, args.warmup)
+        except (BenchError, fresh_clone.FreshError, subprocess.TimeoutExpired) as e:
+            dvc_error = str(e)
+            print(f"FAILED dvc: {e}", file=sys.stderr)
+
+    report = f"{header(args, params, label, timer, workloads)}\n\n{table(results, extra)}\n"
+    if dvc_error is not None:
+        report += f"\nDVC fresh clone FAILED: {dvc_error.splitlines()[0][:300]}\n"
     print(report)
     if args.out:
         args.out.write_text(report)
@@ -672,6 +743,7 @@ def run(args: argparse.Namespace) -> int:
                     }
                     for op, o in r.ops.items()
                 },
+                "peak_rss_kib": r.rss,
             }
             for r in results
         }
@@ -688,7 +760,7 @@ def run(args: argparse.Namespace) -> int:
                 indent=1,
             )
         )
-    return 1 if any(r.error for r in results) else 0
+    return 1 if any(r.error for r in results) or dvc_error is not None else 0
 
 
 if __name__ == "__main__":
