@@ -19,6 +19,9 @@ from pivot_ci.project import Project
 from pivot_ci.state import lockfile, statedb, statedir
 from pivot_ci.state.gitread import GitRepo
 
+_LOCK_MEMO = "gitlock"  # memo keys `gitlock:<path>` / `gitmetric:<path>`, signed by the blob id
+_METRIC_MEMO = "gitmetric"
+
 
 def lock_rel(st: model.StageSpec) -> str:
     """The project-relative path of the stage's lock file (statedir.lock_path, without the file system)."""
@@ -29,8 +32,10 @@ class SideData:
     """Locks and metric files of the given stages on one side; a file that is absent or unreadable is a gap
     with its reason, never an empty value.
 
-    `memo`: where lock files read from git are remembered parsed, per path and keyed by their blob id (one
-    row per lock path, so it never grows with the revisions compared): YAML parsing dominates otherwise.
+    `memo`: where lock and metric files read from git are remembered parsed, per path and signed by their blob
+    id (one row per path, so it never grows with the revisions compared). At a revision the blob ids come
+    from one `git ls-tree`; only files the memo does not know are read (parsing and reading dominate
+    otherwise).
     """
 
     def __init__(self, project: Project, git: GitRepo | None, side: Side, stages: Iterable[model.StageSpec],
@@ -44,6 +49,7 @@ class SideData:
         self._metrics: dict[str, dict[str, Any]] = {}
         self._metric_gaps: dict[str, str] = {}
         self._stage_names: dict[str, frozenset[str] | None] = {}
+        self._blob_ids: dict[str, str] | None = None
         stages = list(stages)
         locks = [lock_rel(st) for st in stages] if self.at_revision else []
         paths = [m.path for st in stages for m in st.metrics if not m.is_dir] if metrics else []
@@ -71,40 +77,88 @@ class SideData:
         assert self.git is not None
         return self.git.blobs(self.side.commit, paths)
 
+    def _ids(self) -> dict[str, str]:
+        """Project-relative path -> blob id of every file at the revision (one `git ls-tree`, listed once)."""
+        if self._blob_ids is None:
+            assert self.git is not None and self.side.commit is not None
+            self._blob_ids = self.git.list_blobs(self.side.commit)
+        return self._blob_ids
+
+    def _read_parsed(self, paths: list[str], kind: str) -> dict[str, tuple[str, bytes | None] | None]:
+        """As `_read`, but at a revision a file whose blob id the memo knows (parsed, under `kind`) is not read:
+        its content is None. None when absent."""
+        if not self.at_revision or self.memo is None:
+            return dict(self._read(paths))
+        ids = self._ids()
+        out: dict[str, tuple[str, bytes | None] | None] = {}
+        wanted: dict[str, str] = {}
+        for path in paths:
+            oid = ids.get(path)
+            if oid is None:
+                out[path] = None
+            elif self.memo.memo_get(f"{kind}:{path}", oid) is not None:
+                out[path] = (oid, None)
+            else:
+                wanted[path] = oid
+        assert self.git is not None
+        contents = self.git.read_objects(set(wanted.values())) if wanted else {}
+        for path, oid in wanted.items():
+            data = contents.get(oid)
+            out[path] = None if data is None else (oid, data)
+        return out
+
     def _load(self, locks: list[str], metrics: list[str]) -> None:
         locks = [p for p in dict.fromkeys(locks) if p not in self._locks]
         metrics = [p for p in dict.fromkeys(metrics) if p not in self._metrics and p not in self._metric_gaps]
-        data = self._read(locks + metrics)
-        for path in locks:
-            self._locks[path] = self._parse_lock(path, data[path])
-        for path in metrics:
-            blob = data[path]
-            raw = None if blob is None else blob[1]
-            if raw is None:
+        for path, blob in self._read_parsed(locks, _LOCK_MEMO).items():
+            self._locks[path] = self._parse_lock(path, blob)
+        for path, blob in self._read_parsed(metrics, _METRIC_MEMO).items():
+            if blob is None:
                 self._metric_gaps[path] = (f"metric file {path} is missing from the workspace" if not self.at_revision
                                            else f"metric file {path} is not in git {self.side.at}")
                 continue
-            try:
-                self._metrics[path] = metricfile.parse(path, raw)
-            except errors.PivotError as exc:
-                self._metric_gaps[path] = f"{exc.message} ({exc.location} {self.side.at})"
+            parsed = self._parse_metric(path, blob)
+            if parsed is not None:
+                self._metrics[path] = parsed
 
-    def _parse_lock(self, path: str, blob: tuple[str, bytes] | None) -> lockfile.LockData | None:
+    def _remembered(self, kind: str, path: str, oid: str) -> Any:
+        """The parsed value the memo holds for `path` at blob `oid`, or None."""
+        if self.memo is None or not oid:
+            return None
+        cached = self.memo.memo_get(f"{kind}:{path}", oid)
+        return None if cached is None else json.loads(cached)
+
+    def _remember(self, kind: str, path: str, oid: str, value: Any) -> None:
+        if self.memo is not None and oid:
+            self.memo.memo_put(f"{kind}:{path}", oid, json.dumps(value))
+
+    def _parse_metric(self, path: str, blob: tuple[str, bytes | None]) -> dict[str, Any] | None:
+        oid, raw = blob
+        cached = self._remembered(_METRIC_MEMO, path, oid)
+        if cached is not None or raw is None:
+            return cached  # type: ignore[no-any-return]
+        try:
+            values = metricfile.parse(path, raw)
+        except errors.PivotError as exc:
+            self._metric_gaps[path] = f"{exc.message} ({exc.location} {self.side.at})"
+            return None
+        self._remember(_METRIC_MEMO, path, oid, values)
+        return values
+
+    def _parse_lock(self, path: str, blob: tuple[str, bytes | None] | None) -> lockfile.LockData | None:
         if blob is None:
             self._lock_gaps[path] = f"lock file {path} is not in git {self.side.at}"
             return None
         oid, raw = blob
-        key = f"gitlock:{path}"
-        cached = self.memo.memo_get(key, oid) if self.memo is not None and oid else None
-        if cached is not None:
-            return json.loads(cached)  # type: ignore[no-any-return]
+        cached = self._remembered(_LOCK_MEMO, path, oid)
+        if cached is not None or raw is None:
+            return cached  # type: ignore[no-any-return]
         try:
             data = lockfile.parse(raw.decode("utf-8", "replace"), f"{path} {self.side.at}")
         except errors.PivotError as exc:
             self._lock_gaps[path] = f"{exc.message} ({exc.location})"
             return None
-        if self.memo is not None and oid:
-            self.memo.memo_put(key, oid, json.dumps(data))
+        self._remember(_LOCK_MEMO, path, oid, data)
         return data
 
     # --- params ------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,40 @@ def test_locks_read_from_git_are_remembered_by_blob_id(tmp_path: Path) -> None:
     with GitRepo.open(repo.root, "test") as git, statedb.StateDB.open(project.state_dir) as memo:
         again = SideData(project, git, side, [stage], metrics=False, memo=memo)
         assert again.params(stage) == {"lr": 0.1} and again.lock(stage) == lock
+
+
+def test_files_the_memo_knows_by_blob_id_are_not_read_again(tmp_path: Path) -> None:
+    """A second comparison reads only blob ids (one ls-tree): a remembered value stands for the file; a file
+    whose blob changed is read and parsed anew."""
+    repo = gitrepo.init(tmp_path / "p", gitrepo.base_env(tmp_path / "home"))
+    (repo.root / ".pivot").mkdir()
+    project = Project(repo.root)
+    lock = lockfile.LockData(schema=1, stage="s", cmd="x", code=None, params={"lr": 0.1}, deps=[], outs=[],
+                             metrics=[])
+    lockfile.write(repo.root / ".pivot/stages/s.lock", lock)
+    (repo.root / "m.json").write_text('{"acc": 0.5}')
+    repo.commit_all("one").ok()
+    stage = load.load_file(project, _yaml(repo.root / "pivot.yaml",
+                                          "stages: {s: {cmd: x, metrics: [m.json]}}\n")).stages[0]
+    paths = [".pivot/stages/s.lock", "m.json"]
+    with GitRepo.open(repo.root, "test") as git, statedb.StateDB.open(project.state_dir) as memo:
+        side = Side("HEAD", git.resolve("HEAD"))
+        first = SideData(project, git, side, [stage], metrics=True, memo=memo)
+        assert first.metric("m.json") == {"acc": 0.5} and first.params(stage) == {"lr": 0.1}
+        oids = {p: blob[0] for p, blob in git.blobs(side.commit or "", paths).items() if blob is not None}
+        # what only a read of the memo could answer: the files themselves still say lr 0.1 and acc 0.5
+        memo.memo_put("gitmetric:m.json", oids["m.json"], '{"acc": 0.75}')
+        memo.memo_put("gitlock:.pivot/stages/s.lock", oids[paths[0]], json.dumps({**lock, "params": {"lr": 9}}))
+        again = SideData(project, git, side, [stage], metrics=True, memo=memo)
+        assert again.metric("m.json") == {"acc": 0.75} and again.params(stage) == {"lr": 9}
+    (repo.root / "m.json").write_text('{"acc": 0.6}')
+    repo.commit_all("two").ok()
+    with GitRepo.open(repo.root, "test") as git, statedb.StateDB.open(project.state_dir) as memo:
+        side = Side("HEAD", git.resolve("HEAD"))
+        changed = SideData(project, git, side, [stage], metrics=True, memo=memo)
+        assert changed.metric("m.json") == {"acc": 0.6} and changed.params(stage) == {"lr": 9}
+        assert changed.metric_gap("absent.json") == "" and changed.metric("absent.json") is None
+        assert "is not in git" in changed.metric_gap("absent.json")
 
 
 def _yaml(path: Path, text: str) -> Path:
