@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import datetime
 import errno
 import importlib
 import os
 import signal
 import sys
-import tempfile
-import traceback
 import warnings
+from gettext import gettext as _
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from pivot_ci import __version__, errors
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 # command -> module: a command imports only what it needs (start-up time is most of a no-change `status`)
 COMMANDS = {
@@ -26,6 +28,35 @@ COMMANDS = {
     "params": "compare_cmds", "metrics": "compare_cmds",
     "completion": "completion",
     "track": "data_cmds", "untrack": "data_cmds", "gc": "cache_cmds", "fsck": "cache_cmds",
+}
+
+# command -> the first sentence of its help, for `pivot --help` and `pivot <TAB>` without importing every
+# command's module (tests/unit/cli/test_lazy_group.py holds it equal to the commands' own help)
+SHORT_HELP = {
+    "checkout": "Restore outputs recorded in lock files, and tracked data, from the cache.",
+    "commit": "Record what really happened: stages run with `repro --no-commit`, and deps or outputs changed by "
+              "hand.",
+    "completion": "Print the shell completion script for SHELL (commands, options, stage names).",
+    "dag": "Draw the stage graph (text, --dot or --mermaid).",
+    "fetch": "Download the selected stages' outputs and tracked data into the cache (verified by hash); the "
+             "workspace is untouched.",
+    "fsck": "Re-hash every cache object, move bad ones to .pivot/cache/bad/, and name what needs bad or missing "
+            "ones.",
+    "gc": "Remove cache objects that no lock or pointer file of the workspace (or of the revisions named) needs.",
+    "init": "Create .pivot/ (with its .gitignore) in the current directory.",
+    "list": "List stages: display name, pipeline, state dir.",
+    "log": "Show what the stages printed in their last run (or the one running now).",
+    "metrics": "Metric files of the stages: show them, compare them between git revisions, check their gates.",
+    "params": "Params of the stages: what changed between git revisions and the workspace.",
+    "pull": "fetch, then checkout: the selected stages' outputs from the remote into the workspace.",
+    "push": "Upload the cached outputs of the selected stages' lock files (and their run-cache entries), and "
+            "tracked data, to a remote.",
+    "remote": "Manage remotes (stored in <project>/.pivot/config.yaml; credentials in the per-user file).",
+    "repro": "Run stale stages in dependency order (exit 1 if any stage failed).",
+    "status": "Show which stages are up to date or stale, and why.",
+    "track": "Track raw data kept out of git: store PATH in the cache, write PATH.pvt and a .gitignore line.",
+    "untrack": "Stop tracking PATH: remove PATH.pvt and its .gitignore line (the data and the cache are kept).",
+    "verify": "CI gate: every stage up to date and every output available (exit 1 otherwise).",
 }
 
 
@@ -40,7 +71,11 @@ class Terminated(KeyboardInterrupt):
 
 
 class LazyGroup(click.Group):
-    """Imports a command's module when the command is used."""
+    """Imports a command's module when the command is used.
+
+    The list of commands (`pivot --help`, `pivot <TAB>`) is drawn from SHORT_HELP, through stand-in
+    commands that click shortens exactly as it would the real ones: listing commands imports none of them.
+    """
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -51,6 +86,24 @@ class LazyGroup(click.Group):
             return None
         found = importlib.import_module(f"pivot_ci.cli.{module}").COMMANDS[cmd_name]
         return found  # type: ignore[no-any-return]
+
+    def _stand_ins(self, ctx: click.Context) -> list[tuple[str, click.Command]]:
+        return [(name, click.Command(name, help=SHORT_HELP[name])) for name in self.list_commands(ctx)]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's own listing (no command is hidden), of the stand-ins."""
+        commands = self._stand_ins(ctx)
+        limit = formatter.width - 6 - max(len(name) for name, _cmd in commands)
+        with formatter.section(_("Commands")):
+            formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in commands])
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Command names with their short help (as click's own), then the group's options."""
+        from click.shell_completion import CompletionItem
+
+        found = [CompletionItem(name, help=cmd.get_short_help_str())
+                 for name, cmd in self._stand_ins(ctx) if name.startswith(incomplete)]
+        return found + click.Command.shell_complete(self, ctx, incomplete)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,6 +121,10 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def _crash_report(exc: BaseException) -> str:
+    import datetime
+    import tempfile
+    import traceback
+
     fd, path = tempfile.mkstemp(prefix="pivot-crash-", suffix=".txt")
     with os.fdopen(fd, "w") as f:
         f.write(f"pivot-ci {__version__} crashed at {datetime.datetime.now().isoformat()}\n")

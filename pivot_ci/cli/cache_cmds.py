@@ -5,21 +5,20 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pivot_ci.cli import common, selection
 from pivot_ci.cli.common import human_bytes
 from pivot_ci.cli.data_cmds import project_wide
-from pivot_ci.cli.remote_support import default_jobs, opened
-from pivot_ci.engine import fsck as engine_fsck
-from pivot_ci.engine import gc as engine_gc
-from pivot_ci.engine import roots
-from pivot_ci.engine.access import StateAccess
-from pivot_ci.remote import base, sync
-from pivot_ci.state import cache as cache_mod
-from pivot_ci.state import gitread
+
+# Module level: click and light modules only (`pivot gc --help`); the engine comes when a command runs.
+if TYPE_CHECKING:
+    from pivot_ci.engine import fsck as engine_fsck
+    from pivot_ci.engine import gc as engine_gc
+    from pivot_ci.remote import base
+    from pivot_ci.state import cache as cache_mod
 
 
 class RemoteStore:
@@ -33,6 +32,8 @@ class RemoteStore:
         return {k: (o.size, o.mtime) for k, o in self._remote.list_objects(self._jobs).items()}
 
     def fetch_manifests(self, hashes: Iterable[str]) -> None:
+        from pivot_ci.remote import sync
+
         sync.fetch_manifests(self._cache, self._remote, hashes, self._jobs)
 
     def delete(self, keys: Sequence[str]) -> None:
@@ -40,6 +41,8 @@ class RemoteStore:
 
 
 def _grace(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    from pivot_ci.engine import gc as engine_gc
+
     try:
         return engine_gc.parse_duration(value)
     except ValueError:
@@ -56,6 +59,8 @@ def _plan_dict(p: engine_gc.Plan, total: engine_gc.Tally) -> dict[str, Any]:
 
 
 def _total(p: engine_gc.Plan) -> engine_gc.Tally:
+    from pivot_ci.engine import gc as engine_gc
+
     kept = list(p.kept.values())
     return engine_gc.Tally(sum(t.objects for t in kept) + p.removed.objects,
                            sum(t.bytes for t in kept) + p.removed.bytes)
@@ -66,6 +71,8 @@ def _objects(t: engine_gc.Tally) -> str:
 
 
 def _say_plan(console: common.Console, where: str, p: engine_gc.Plan, dry_run: bool) -> None:
+    from pivot_ci.engine import gc as engine_gc
+
     kept = ", ".join(f"{reason} {t.objects:,} ({human_bytes(t.bytes)})" for reason, t in p.kept.items())
     kept_all = engine_gc.Tally(sum(t.objects for t in p.kept.values()), sum(t.bytes for t in p.kept.values()))
     console.info(f"{where}: keeping {_objects(kept_all)}" + (f": {kept}" if kept else ""))
@@ -97,13 +104,18 @@ def gc(revs: tuple[str, ...], all_branches: bool, all_tags: bool, all_commits: b
        dry_run: bool, as_json: bool, remote_name: str | None, yes: bool, jobs: int | None, verbose: int,
        quiet: bool) -> int:
     """Remove cache objects that no lock or pointer file of the workspace (or of the revisions named) needs."""
+    from pivot_ci.engine import gc as engine_gc
+    from pivot_ci.engine import roots
+    from pivot_ci.engine.access import StateAccess
+    from pivot_ci.state import gitread
+
     if remote_name is not None and not yes and not dry_run:
         raise click.UsageError("gc --remote removes objects everyone using that remote shares: add --yes "
                                "(look first with --dry-run)")
     opts = engine_gc.GcOptions(revs, all_branches, all_tags, all_commits, grace_seconds)
     inv = project_wide(verbose, quiet, skip_broken=False)  # a pipeline or pointer file that does not load: stop
     loaded = inv.loaded
-    jobs = jobs or default_jobs()
+    jobs = jobs or common.transfer_jobs()
     with contextlib.ExitStack() as stack:
         repo = None
         if opts.uses_git:
@@ -111,7 +123,11 @@ def gc(revs: tuple[str, ...], all_branches: bool, all_tags: bool, all_commits: b
         access = stack.enter_context(StateAccess(loaded.project))
         if not dry_run:  # no repro writes a lock file between the plan and the deletion
             stack.enter_context(selection.locked_dirs(inv, roots.state_dirs(loaded), "gc"))
-        remote = stack.enter_context(opened(loaded, remote_name, jobs, "gc --remote")) if remote_name else None
+        remote = None
+        if remote_name:  # the remote layer only when a remote is named
+            from pivot_ci.cli.remote_support import opened
+
+            remote = stack.enter_context(opened(loaded, remote_name, jobs, "gc --remote"))
         ctx = engine_gc.RootContext(loaded, access, repo, engine_gc.commits(repo, opts) if repo else ())
         found = engine_gc.collect_roots(ctx)
         keep, unknown = engine_gc.keep_map(access.cache, found)
@@ -157,6 +173,8 @@ def _fsck_dict(result: engine_fsck.FsckResult) -> dict[str, Any]:
 
 
 def _say_fsck(console: common.Console, result: engine_fsck.FsckResult) -> None:
+    from pivot_ci.engine import fsck as engine_fsck
+
     for p in result.problems:
         where = f" on remote '{result.remote}'" if p.kind is engine_fsck.ProblemKind.NOT_ON_REMOTE else ""
         head = f"{p.kind.value} object {p.key}{where}"
@@ -184,12 +202,17 @@ def _say_fsck(console: common.Console, result: engine_fsck.FsckResult) -> None:
 @common.verbosity_options
 def fsck(remote_name: str | None, as_json: bool, jobs: int | None, verbose: int, quiet: bool) -> int:
     """Re-hash every cache object, move bad ones to .pivot/cache/bad/, and name what needs bad or missing ones."""
+    from pivot_ci.engine import fsck as engine_fsck
+    from pivot_ci.engine.access import StateAccess
+
     inv = project_wide(verbose, quiet, skip_broken=False)
-    jobs = jobs or default_jobs()
+    jobs = jobs or common.transfer_jobs()
     with StateAccess(inv.loaded.project) as access:
         if remote_name is None:
             result = engine_fsck.check(access, inv.loaded)
         else:
+            from pivot_ci.cli.remote_support import opened
+
             with opened(inv.loaded, remote_name or None, jobs, "fsck --remote") as remote:
                 result = engine_fsck.check(access, inv.loaded, lambda keys: remote.has_many(list(keys), jobs),
                                            remote.spec.name)

@@ -10,19 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pivot_ci import discover, errors
-from pivot_ci.cli import common, completion, remote_support, selection
-from pivot_ci.cli.common import ReportInvocation
-from pivot_ci.cli.remote_support import RemoteAsk
-from pivot_ci.engine import check, explain, staged
-from pivot_ci.engine.access import StateAccess
-from pivot_ci.pipeline import model
-from pivot_ci.remote import config
-from pivot_ci.report import github, json_report, junit, text
-from pivot_ci.state import fsutil, gitread
+from pivot_ci import errors
+from pivot_ci.cli import common, completion
 
+# Module level: click and light modules only (`pivot status --help` imports this module). The engine, the
+# report formats and the remote layer are imported by the functions that use them, when they run.
 if TYPE_CHECKING:
+    from pivot_ci.cli.common import ReportInvocation
+    from pivot_ci.cli.remote_support import RemoteAsk
     from pivot_ci.compare.values import Comparison
+    from pivot_ci.engine import check, staged
+    from pivot_ci.engine.access import StateAccess
+    from pivot_ci.pipeline import model
 
 FORMATS = ("text", "json", "junit", "github", "md")
 
@@ -83,16 +82,27 @@ def _repo_prefix(project_root: Path) -> str:
 
 
 def _render(report: check.CheckReport, fmt: str, opts: ReportOptions, comparison: Comparison | None) -> str:
+    """The report in `fmt`; only the chosen format's module is imported."""
     match fmt:
         case "json":
+            from pivot_ci.report import json_report
+
             return json_report.render(report, comparison)
         case "junit":
+            from pivot_ci.report import junit
+
             return junit.render(report, strict=opts.junit_strict, comparison=comparison)
         case "github":
+            from pivot_ci.report import github
+
             return github.render(report, opts.repo_prefix, comparison)
         case "md":
+            from pivot_ci.report import github
+
             return github.summary_markdown(report, comparison)
         case _:
+            from pivot_ci.report import text
+
             return text.render(report, explain=opts.explain, verbose=opts.verbose, comparison=comparison)
 
 
@@ -102,6 +112,8 @@ def _emit(inv: ReportInvocation, report: check.CheckReport, opts: ReportOptions,
 
     A text report of a project that failed to load is not printed: the error, on stderr, says it alone.
     """
+    from pivot_ci.state import fsutil
+
     for fmt, path in opts.extra:
         fsutil.atomic_write(path, _render(report, fmt, opts, comparison).encode())
     body = _render(report, opts.fmt, opts, comparison)
@@ -110,6 +122,8 @@ def _emit(inv: ReportInvocation, report: check.CheckReport, opts: ReportOptions,
     wants_github = opts.fmt == "github" or any(fmt == "github" for fmt, _ in opts.extra)
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if wants_github and summary_file:
+        from pivot_ci.report import github
+
         with open(summary_file, "a", encoding="utf-8") as f:
             f.write(github.summary_markdown(report, comparison))
     text_out = opts.fmt == "text" and opts.output is None
@@ -119,10 +133,11 @@ def _emit(inv: ReportInvocation, report: check.CheckReport, opts: ReportOptions,
         for note in report.notes:
             inv.console.info(note)
     written = [str(p) for p in ([opts.output] if opts.output else []) + [p for _, p in opts.extra]]
-    if written:
-        inv.console.info(f"{text.summary(report, comparison)}; report written to {', '.join(written)}")
-    elif opts.fmt == "github" and not failed_load:  # stdout holds workflow commands only
-        inv.console.info(text.summary(report, comparison))
+    if written or (opts.fmt == "github" and not failed_load):  # github: stdout holds workflow commands only
+        from pivot_ci.report import text
+
+        summary = text.summary(report, comparison)
+        inv.console.info(f"{summary}; report written to {', '.join(written)}" if written else summary)
 
 
 def _no_pipelines(inv: ReportInvocation) -> errors.PivotError | None:
@@ -130,6 +145,8 @@ def _no_pipelines(inv: ReportInvocation) -> errors.PivotError | None:
     loaded = inv.loaded
     if loaded is None or not loaded.all_pipelines or loaded.graph.merged.pipelines or loaded.broken:
         return None
+    from pivot_ci import discover
+
     return errors.DiscoveryError(
         f"no pipeline file ({', '.join(discover.PIPELINE_FILE_NAMES)}) in the project {loaded.project.root}",
         hint=("there is nothing to check: write a pipeline file, or run pivot in the project you meant "
@@ -138,9 +155,13 @@ def _no_pipelines(inv: ReportInvocation) -> errors.PivotError | None:
 
 def _with_notes(inv: ReportInvocation, report: check.CheckReport) -> check.CheckReport:
     """The fresh-clone advice, when outputs are missing from workspace and cache (it depends on the remotes)."""
+    from pivot_ci.engine import check
+
     assert inv.loaded is not None
     if not any(s.failure is check.Failure.MISSING_OUTPUT for s in report.stages):
         return report
+    from pivot_ci.remote import config
+
     try:
         specs, default = config.remotes(inv.loaded.project)
     except errors.PivotError:  # a broken config.yaml is reported by the commands that use it
@@ -151,6 +172,9 @@ def _with_notes(inv: ReportInvocation, report: check.CheckReport) -> check.Check
 
 def _git_state(inv: ReportInvocation, access: StateAccess, ids: set[model.StageId]) -> staged.GitState:
     """Which lock files of the selected stages git has not staged, and whether pre-commit stashed changes."""
+    from pivot_ci.engine import staged
+    from pivot_ci.state import gitread
+
     assert inv.loaded is not None
     locks = [access.lock_display(inv.loaded.graph.stages[sid]) for sid in ids]
     with gitread.GitRepo.open(inv.loaded.project.root, "verify --staged") as repo:
@@ -162,6 +186,10 @@ def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ..
            opts: ReportOptions, ask: RemoteAsk | None = None, compare_to: str | None = None,
            git_staged: bool = False) -> tuple[check.CheckReport, Comparison | None]:
     """Build and emit the report; a load error still yields the report files, then ends the command."""
+    from pivot_ci.cli import selection
+    from pivot_ci.engine import check
+    from pivot_ci.engine.access import StateAccess
+
     error = inv.load_error if inv.loaded is None else _no_pipelines(inv)
     if error is not None:
         _emit(inv, check.error_report(command, inv.strict or inv.loaded is not None, error), opts, failed_load=True)
@@ -176,11 +204,19 @@ def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ..
         comparison = diff.compare(inv.loaded, order, diff.Request(compare_to, None, params=True, metrics=True))
     ids = set(order)
     with StateAccess(inv.loaded.project) as access:
-        remote = None if ask is None else remote_support.remote_state(inv.loaded, access, ids, ask, picked.tracked)
+        remote = None
+        if ask is not None:  # the remote layer only when a remote is asked
+            from pivot_ci.cli import remote_support
+
+            remote = remote_support.remote_state(inv.loaded, access, ids, ask, picked.tracked)
         report = _with_notes(inv, check.check(inv.loaded, access, command, ids, remote, picked.tracked))
         if git_staged:
+            from pivot_ci.engine import staged
+
             report = staged.apply(report, inv.loaded, access, _git_state(inv, access, ids))
         if opts.explain:
+            from pivot_ci.engine import explain
+
             report = explain.apply(report, access)
     for warning in report.warnings:
         if warning not in inv.loaded.warnings:  # those were shown when the project was loaded
@@ -190,6 +226,12 @@ def _check(inv: ReportInvocation, command: check.Command, targets: tuple[str, ..
     if broken:
         raise inv.loaded.broken[0].error
     return report, comparison
+
+
+def _ask(name: str | None, *, allow_missing: bool) -> RemoteAsk:
+    from pivot_ci.cli.remote_support import RemoteAsk
+
+    return RemoteAsk(name, allow_missing)
 
 
 @click.command()
@@ -206,8 +248,10 @@ def status(inv: ReportInvocation, targets: tuple[str, ...], explain: bool, exit_
            fmt: str | None, as_json: bool, output: Path | None, extra: tuple[tuple[str, Path], ...],
            junit_strict: bool) -> int:
     """Show which stages are up to date or stale, and why."""
+    from pivot_ci.engine import check
+
     opts = _options(inv, fmt, as_json, output, extra, junit_strict, explain)
-    ask = None if remote_name is None else RemoteAsk(remote_name or None, allow_missing=False)
+    ask = None if remote_name is None else _ask(remote_name or None, allow_missing=False)
     report, _ = _check(inv, check.Command.STATUS, targets, opts, ask)
     stale = (any(s.status.stale for s in report.stages) or not all(p.error is None for p in report.pipelines)
              or not all(t.passed for t in report.all_tracked))
@@ -234,7 +278,9 @@ def verify(inv: ReportInvocation, targets: tuple[str, ...], allow_missing: bool,
     """CI gate: every stage up to date and every output available (exit 1 otherwise)."""
     if remote_name is not None and not allow_missing:
         raise click.UsageError("-r/--remote is used by --allow-missing only")
-    ask = RemoteAsk(remote_name, allow_missing=True) if allow_missing else None
+    from pivot_ci.engine import check
+
+    ask = _ask(remote_name, allow_missing=True) if allow_missing else None
     opts = _options(inv, fmt, as_json, output, extra, junit_strict)
     report, comparison = _check(inv, check.Command.VERIFY, targets, opts, ask, compare_to, git_staged)
     return 0 if report.passed and (comparison is None or comparison.passed) else 1

@@ -7,13 +7,17 @@ import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pivot_ci import errors, project
-from pivot_ci.dag import load as dag_load
-from pivot_ci.dag.load import Loaded
+
+if TYPE_CHECKING:  # every command module imports this one: the pipeline and graph layers come when a command runs
+    from pivot_ci.dag.load import Loaded
+
+# state.cache.LinkMode's values, for --link without importing the cache for `--help` (a unit test holds them equal)
+LINK_MODES = ("copy", "hardlink", "symlink", "reflink")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -82,6 +86,8 @@ def pivot_command(*, allow_all: bool = True,
         @functools.wraps(f)
         def wrapper(*args: Any, verbose: int, quiet: bool, directory: str | None, all_pipelines: bool = False,
                     skip_broken: bool = False, **kwargs: Any) -> int:
+            from pivot_ci.dag import load as dag_load
+
             console = Console(-1 if quiet else verbose)
             if directory is not None:  # `pivot verify --all -C sub/dir`: hooks append their args last
                 os.chdir(directory)
@@ -122,6 +128,11 @@ def pivot_command(*, allow_all: bool = True,
 
 def jobs_default() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def transfer_jobs() -> int:
+    """Transfers to and from remotes wait on I/O, not CPU: several per core."""
+    return min(32, 4 * jobs_default())
 
 
 def human_bytes(n: int) -> str:

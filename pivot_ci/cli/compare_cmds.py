@@ -49,13 +49,17 @@ def _request(old: str | None, new: str | None, *, params: bool, metrics: bool) -
 def _run(inv: Invocation, targets: tuple[str, ...], request: Request, command: str, fmt: str,
          precision: int, unchanged: bool) -> Comparison:
     from pivot_ci.compare import diff
-    from pivot_ci.report import comparison, comparison_json
 
     ids = selection.order_in(inv.loaded, inv.cwd, targets, upstream=False)
     result = diff.compare(inv.loaded, ids, request)
+    if fmt == "json":
+        from pivot_ci.report import comparison_json
+
+        click.echo(comparison_json.render(result, command, unchanged=unchanged), nl=False)
+        return result
+    from pivot_ci.report import comparison
+
     match fmt:
-        case "json":
-            body = comparison_json.render(result, command, unchanged=unchanged)
         case "md":
             body = comparison.markdown(result, f"pivot {command}", precision=precision, unchanged=unchanged)
         case _:

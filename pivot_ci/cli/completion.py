@@ -9,7 +9,6 @@ A `pipeline.py` that builds stage names from other files is seen again when it c
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +42,8 @@ def _cwd(ctx: click.Context) -> Path:
 
 def stage_names(cwd: Path, all_pipelines: bool) -> list[str]:
     """The names TARGETS accept (display names and <pipeline>/<stage>), from the cache when it still holds."""
+    import json
+
     from pivot_ci import discover, project
 
     proj = project.find_root(cwd)

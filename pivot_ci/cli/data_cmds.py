@@ -10,14 +10,14 @@ import click
 from pivot_ci import project
 from pivot_ci.cli import common, selection
 from pivot_ci.cli.common import Console, Invocation, human_bytes
-from pivot_ci.dag import load as dag_load
-from pivot_ci.engine import track as engine_track
-from pivot_ci.engine import tracked
-from pivot_ci.engine.access import StateAccess
+
+# Module level: click and light modules only (`pivot track --help`); the engine comes when a command runs.
 
 
 def project_wide(verbose: int, quiet: bool, *, skip_broken: bool) -> Invocation:
     """Every pipeline and pointer of the project, whatever the working directory (track, untrack, gc, fsck)."""
+    from pivot_ci.dag import load as dag_load
+
     console = Console(-1 if quiet else verbose)
     cwd = Path(os.getcwd())
     proj = project.find_root(cwd)
@@ -38,6 +38,10 @@ def _what(files: int | None, size: int) -> str:
 @common.verbosity_options
 def track(paths: tuple[str, ...], force: bool, verbose: int, quiet: bool) -> int:
     """Track raw data kept out of git: store PATH in the cache, write PATH.pvt and a .gitignore line."""
+    from pivot_ci.engine import track as engine_track
+    from pivot_ci.engine import tracked
+    from pivot_ci.engine.access import StateAccess
+
     inv = project_wide(verbose, quiet, skip_broken=True)
     rels = list(dict.fromkeys(engine_track.resolve(inv.loaded.project, inv.cwd, p) for p in paths))
     state_dir = tracked.project_state_dir(inv.loaded.project)
@@ -64,6 +68,8 @@ def track(paths: tuple[str, ...], force: bool, verbose: int, quiet: bool) -> int
 @common.verbosity_options
 def untrack(paths: tuple[str, ...], verbose: int, quiet: bool) -> int:
     """Stop tracking PATH: remove PATH.pvt and its .gitignore line (the data and the cache are kept)."""
+    from pivot_ci.engine import track as engine_track
+
     inv = project_wide(verbose, quiet, skip_broken=True)
     rels = list(dict.fromkeys(inv.loaded.project.rel(os.path.abspath(inv.cwd / p)) for p in paths))
     for u in engine_track.untrack(inv.loaded, rels):

@@ -8,7 +8,6 @@ import click
 
 from pivot_ci.cli import common, selection
 from pivot_ci.cli.common import Invocation
-from pivot_ci.state import stagelog
 
 
 def _last_lines(data: bytes, n: int) -> bytes:
@@ -29,6 +28,8 @@ def log(inv: Invocation, targets: tuple[str, ...], tail: int | None, paths_only:
     stage of the pipeline here (or of the project, with --all) that has a log. Exit 1 if a named stage
     has no log (it has not run here yet).
     """
+    from pivot_ci.state import stagelog
+
     project, graph = inv.loaded.project, inv.loaded.graph
     found: list[tuple[str, str, bytes]] = []  # display name, path, content
     missing: list[str] = []

@@ -5,21 +5,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pivot_ci import project
 from pivot_ci.cli import common, completion, selection, workspace_cmds
 from pivot_ci.cli.common import Invocation, human_bytes
-from pivot_ci.cli.remote_support import ProgressLine, default_jobs, opened, stage_refs
-from pivot_ci.engine import checkout as engine_checkout
-from pivot_ci.engine import runs
-from pivot_ci.engine.access import StateAccess
-from pivot_ci.pipeline import model
-from pivot_ci.remote import config, sync
-from pivot_ci.remote import runs as remote_runs
-from pivot_ci.state import cache
+
+# Module level: click and light modules only (`pivot push --help`); the remote layer comes when a command runs.
+if TYPE_CHECKING:
+    from pivot_ci.engine.access import StateAccess
+    from pivot_ci.pipeline import model
+    from pivot_ci.remote import runs as remote_runs
+    from pivot_ci.remote import sync
 
 _MISSING_WHY = {
     "push": "not in the local cache: nothing to push (run `pivot repro` or `pivot pull` first)",
@@ -41,9 +40,14 @@ def _sync(inv: Invocation, verb: str, targets: tuple[str, ...], remote_name: str
 
     `run_cache` (push): also push the run-cache entries of the selected stages' locks, after their objects.
     """
+    from pivot_ci.cli.remote_support import ProgressLine, opened, stage_refs
+    from pivot_ci.engine.access import StateAccess
+    from pivot_ci.remote import runs as remote_runs
+    from pivot_ci.remote import sync
+
     picked = selection.pick(inv.loaded, inv.cwd, targets, upstream=False)
     order = picked.order
-    jobs = jobs or default_jobs()
+    jobs = jobs or common.transfer_jobs()
     entries = None
     with StateAccess(inv.loaded.project) as access, opened(inv.loaded, remote_name, jobs, f"pivot {verb}") as remote:
         refs = stage_refs(inv.loaded, access, order) + [sync.OutRef(t.pvt_file, t.path, t.hash) for t in picked.tracked]
@@ -64,6 +68,8 @@ def _sync(inv: Invocation, verb: str, targets: tuple[str, ...], remote_name: str
 
 
 def _entry_key(access: StateAccess, st: model.StageSpec) -> str | None:
+    from pivot_ci.engine import runs
+
     lock = access.read_lock(st)
     return None if lock is None or not runs.cacheable(st) else runs.entry_for_lock(access, st, lock)
 
@@ -118,12 +124,16 @@ def fetch(inv: Invocation, targets: tuple[str, ...], remote_name: str | None, jo
 @completion.targets_argument
 @transfer_options
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that differ from the lock file.")
-@click.option("--link", type=click.Choice([m.value for m in cache.LinkMode]), default="copy",
+@click.option("--link", type=click.Choice(common.LINK_MODES), default="copy",
               help="How outputs are put in place [copy].")
 @common.pivot_command(allow_all=True)
 def pull(inv: Invocation, targets: tuple[str, ...], remote_name: str | None, jobs: int | None, dry_run: bool,
          force: bool, link: str) -> int:
     """fetch, then checkout: the selected stages' outputs from the remote into the workspace."""
+    from pivot_ci.engine import checkout as engine_checkout
+    from pivot_ci.engine.access import StateAccess
+    from pivot_ci.state import cache
+
     result, picked = _sync(inv, "fetch", targets, remote_name, jobs, dry_run)
     if dry_run:
         return 1 if result.missing else 0
@@ -164,6 +174,8 @@ def _url(raw: str, root: Path) -> str:
 def remote_add(name: str, url: str, make_default: bool, force: bool, endpoint_url: str | None,
                region: str | None, profile: str | None) -> int:
     """Add remote NAME at URL: a directory, file:///path or s3://bucket/prefix."""
+    from pivot_ci.remote import config
+
     proj = _project()
     config.check_url(url)  # before a relative path is resolved: "" would name the working directory
     settings = {"url": _url(url, proj.root), "endpoint_url": endpoint_url or "", "region": region or "",
@@ -176,6 +188,8 @@ def remote_add(name: str, url: str, make_default: bool, force: bool, endpoint_ur
 @remote_group.command(name="list")
 def remote_list() -> int:
     """List remotes: name, URL, and which one is the default."""
+    from pivot_ci.remote import config
+
     specs, default = config.remotes(_project())
     for spec in specs:
         extra = "".join(f"  {k}={v}" for k, v in (("endpoint_url", spec.endpoint_url), ("region", spec.region),
@@ -188,6 +202,8 @@ def remote_list() -> int:
 @click.argument("name")
 def remote_remove(name: str) -> int:
     """Remove remote NAME from the project config (the remote's data is untouched)."""
+    from pivot_ci.remote import config
+
     config.remove(_project(), name)
     return 0
 
@@ -196,6 +212,8 @@ def remote_remove(name: str) -> int:
 @click.argument("name")
 def remote_default(name: str) -> int:
     """Make NAME the default remote."""
+    from pivot_ci.remote import config
+
     config.set_default(_project(), name)
     return 0
 

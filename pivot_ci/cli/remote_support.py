@@ -22,11 +22,6 @@ from pivot_ci.remote import runs as remote_runs
 from pivot_ci.state import cache, runcache
 
 
-def default_jobs() -> int:
-    """Transfers wait on I/O, not CPU: several per core."""
-    return min(32, 4 * common.jobs_default())
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class RemoteAsk:
     """status --remote [NAME] / verify --allow-missing [-r NAME]: which remote to ask, and why."""
@@ -66,7 +61,7 @@ def remote_state(loaded: Loaded, access: StateAccess, ids: Iterable[model.StageI
         if lock is not None:
             hashes += [e["hash"] for e in lock["deps"] if e["path"] == miss.path]
     purpose = "--allow-missing" if ask.allow_missing else "--remote"
-    jobs = default_jobs()
+    jobs = common.transfer_jobs()
     with opened(loaded, ask.name, jobs, purpose) as remote:
         if ask.allow_missing:  # what a dep inside absent tracked data stands for is in its directory's manifest
             sync.fetch_manifests(access.cache, remote, [t.hash for t in tracked.of_stages(loaded, ids)], jobs)

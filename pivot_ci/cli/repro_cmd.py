@@ -7,26 +7,28 @@ import dataclasses
 import json
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
 from pivot_ci import errors
-from pivot_ci.cli import common, completion, live, selection
+from pivot_ci.cli import common, completion, selection
 from pivot_ci.cli.common import Invocation
-from pivot_ci.engine import repro as engine_repro
-from pivot_ci.engine import tracked
-from pivot_ci.engine.access import StateAccess
-from pivot_ci.engine.repro import Outcome, ReproOptions, ReproResult, StageRun
-from pivot_ci.project import Project
-from pivot_ci.state import stagelog
 
-# the summary line: `3 ran, 5 restored, 192 up to date`, always in this order
-_COUNTED = {Outcome.RAN: "ran", Outcome.RESTORED: "restored", Outcome.UNCHANGED: "unchanged",
-            Outcome.UP_TO_DATE: "up to date", Outcome.WOULD_RUN: "would run", Outcome.FAILED: "failed",
-            Outcome.BLOCKED: "blocked", Outcome.CANCELLED: "cancelled", Outcome.NOT_RUN: "not run"}
+# Module level: click and light modules only (`pivot repro --help`); the engine, the live output and the
+# executors come when a command runs.
+if TYPE_CHECKING:
+    from pivot_ci.cli import live
+    from pivot_ci.engine import repro as engine_repro
+    from pivot_ci.engine.repro import ReproOptions, ReproResult, StageRun
+    from pivot_ci.project import Project
 
+# the summary line: `3 ran, 5 restored, 192 up to date`, always in this order (engine.repro.Outcome's names)
+COUNTED = {"RAN": "ran", "RESTORED": "restored", "UNCHANGED": "unchanged", "UP_TO_DATE": "up to date",
+           "WOULD_RUN": "would run", "FAILED": "failed", "BLOCKED": "blocked", "CANCELLED": "cancelled",
+           "NOT_RUN": "not run"}
 
-_LOGGED = (None, Outcome.RAN, Outcome.FAILED, Outcome.CANCELLED)  # a stage that ran (or started to) has a log
+_LOGGED = ("RAN", "FAILED", "CANCELLED")  # a stage that ran (or started to: no outcome yet) has a log
 
 
 class _JsonEvents:
@@ -48,6 +50,9 @@ class _JsonEvents:
             click.echo(json.dumps(event))
 
     def event(self, run: StageRun) -> None:
+        from pivot_ci.cli import live
+        from pivot_ci.engine import repro as engine_repro
+
         restored = run.restored
         event = {"event": "stage_started" if run.outcome is None else "stage_finished", **self._stage(run),
                  "outcome": None if run.outcome is None else run.outcome.name.lower(),
@@ -56,11 +61,14 @@ class _JsonEvents:
                  "restored_from": None if restored is None else ("local" if restored.remote is None else "remote"),
                  "remote": None if restored is None else restored.remote,
                  "warnings": list(run.warnings), "command": engine_repro.echo(run.spec),
-                 "log": live.log_display(self.project, run.spec) if run.outcome in _LOGGED else None,
+                 "log": (live.log_display(self.project, run.spec)
+                         if run.outcome is None or run.outcome.name in _LOGGED else None),
                  "worker": run.worker}
         self.emit(event)
 
     def sink(self, run: StageRun) -> live.LineSink:
+        from pivot_ci.cli import live
+
         stage = {"event": "stage_output", **self._stage(run)}
 
         def lines(text: list[str]) -> None:
@@ -77,11 +85,11 @@ class _JsonEvents:
 
 
 def _summary(result: ReproResult) -> str:
-    counts = {outcome: 0 for outcome in _COUNTED}
+    counts = {outcome: 0 for outcome in COUNTED}
     for run in result.runs:
         if run.outcome is not None:
-            counts[run.outcome] += 1
-    text = ", ".join(f"{n} {_COUNTED[o]}" for o, n in counts.items() if n) or "nothing to do"
+            counts[run.outcome.name] += 1
+    text = ", ".join(f"{n} {COUNTED[o]}" for o, n in counts.items() if n) or "nothing to do"
     where: dict[str, int] = {}  # on a cluster: how many stages each worker ran
     for run in result.runs:
         if run.worker:
@@ -169,8 +177,12 @@ def repro(inv: Invocation, targets: tuple[str, ...], jobs: int | None, force: bo
     if single_item and downstream:
         raise click.UsageError("--single-item and --downstream contradict each other")
     extent = Extent(upstream=not (single_item or downstream), downstream=downstream)
-    from pivot_ci.engine import executors
+    from pivot_ci.cli import live
+    from pivot_ci.engine import executors, tracked
+    from pivot_ci.engine import repro as engine_repro
+    from pivot_ci.engine.access import StateAccess
     from pivot_ci.engine.cluster import settings
+    from pivot_ci.state import stagelog
 
     choice = settings.choose(inv.loaded.project, settings.Flags(executor, scheduler, scheduler_file))
     if choice.kind is executors.Kind.LOCAL:
@@ -180,7 +192,7 @@ def repro(inv: Invocation, targets: tuple[str, ...], jobs: int | None, force: bo
         if pull:
             from pivot_ci.cli import remote_support  # only --pull pays for the remote modules
 
-            puller = remote_support.PullRuns(inv.loaded, remote_name, remote_support.default_jobs())
+            puller = remote_support.PullRuns(inv.loaded, remote_name, common.transfer_jobs())
             stack.callback(puller.close)
             remote_runs = puller.engine_view()
         project = inv.loaded.project
@@ -191,9 +203,9 @@ def repro(inv: Invocation, targets: tuple[str, ...], jobs: int | None, force: bo
             shown = live.Live(project, inv.console.verbosity, tty=live.status_line_wanted() and not watch_mode,
                               heartbeat=live.heartbeat_from_env())
             stack.callback(shown.interrupted)  # a status line never outlives the run
-        opts = ReproOptions(jobs=jobs, force=force, keep_going=keep_going, dry_run=dry_run, no_commit=no_commit,
-                            run_cache=not no_run_cache, remote_runs=remote_runs, executor=choice, output=shown.sink,
-                            log_limit=stagelog.limit_from_env())
+        opts = engine_repro.ReproOptions(jobs=jobs, force=force, keep_going=keep_going, dry_run=dry_run,
+                                         no_commit=no_commit, run_cache=not no_run_cache, remote_runs=remote_runs,
+                                         executor=choice, output=shown.sink, log_limit=stagelog.limit_from_env())
 
         def finished(result: ReproResult) -> None:
             shown.end(_summary(result))

@@ -8,13 +8,12 @@ import os
 import posixpath
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pivot_ci.cli.common import Invocation
-from pivot_ci.dag import select
-from pivot_ci.dag.load import Loaded
-from pivot_ci.engine import tracked
-from pivot_ci.pipeline import model
-from pivot_ci.state import confine, fsutil, statedir
+if TYPE_CHECKING:  # command modules import this one at start-up: the layers below come when a command runs
+    from pivot_ci.cli.common import Invocation
+    from pivot_ci.dag.load import Loaded
+    from pivot_ci.pipeline import model
 
 LOCK_NAME = "tmp/lock"
 
@@ -31,6 +30,8 @@ def order_in(loaded: Loaded, cwd: Path, targets: tuple[str, ...], *, upstream: b
     depends on them (`downstream`)."""
     if not targets:
         return loaded.in_order(loaded.scope)
+    from pivot_ci.dag import select
+
     ids = select.resolve(loaded, targets, cwd)
     if downstream:
         ids = select.with_downstream(loaded, ids)
@@ -53,6 +54,8 @@ class Picked:
 def pick(loaded: Loaded, cwd: Path, targets: tuple[str, ...], *, upstream: bool = True) -> Picked:
     """As `order_in`, and a target may also name tracked data (its path or its pointer file, SPEC §10), relative to
     `cwd` or to the project root."""
+    from pivot_ci.engine import tracked
+
     named: dict[str, model.TrackedSpec] = {}
     stage_targets: list[str] = []
     for target in targets:
@@ -73,6 +76,8 @@ def state_dirs(loaded: Loaded, picked: Picked) -> set[str]:
     """The state dirs a command on `picked` writes: its stages' and, for tracked data, the project's."""
     dirs = {sid.state_dir for sid in picked.order}
     if picked.tracked:
+        from pivot_ci.engine import tracked
+
         dirs.add(tracked.project_state_dir(loaded.project))
     return dirs
 
@@ -80,6 +85,8 @@ def state_dirs(loaded: Loaded, picked: Picked) -> set[str]:
 @contextlib.contextmanager
 def locked_dirs(inv: Invocation, state_dirs: Iterable[str], command: str) -> Iterator[None]:
     """Hold the locks of the project-relative `state_dirs` (gc and track take them like repro does)."""
+    from pivot_ci.state import confine, fsutil, statedir
+
     root = inv.loaded.project
     dirs = sorted(set(state_dirs))
     paths: list[Path] = []

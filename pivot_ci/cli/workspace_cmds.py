@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from pivot_ci import discover, errors, project
+from pivot_ci import errors, project
 from pivot_ci.cli import common, completion, selection
 from pivot_ci.cli.common import Invocation
-from pivot_ci.dag import render
-from pivot_ci.engine import checkout as engine_checkout
-from pivot_ci.engine import commit as engine_commit
-from pivot_ci.engine.access import StateAccess
-from pivot_ci.state import cache, statedir
+
+# Module level: click and light modules only (`pivot init --help`); the engine comes when a command runs.
+if TYPE_CHECKING:
+    from pivot_ci.engine import checkout as engine_checkout
 
 
 @click.command()
 @common.verbosity_options
 def init(verbose: int, quiet: bool) -> int:
     """Create .pivot/ (with its .gitignore) in the current directory."""
+    from pivot_ci.state import statedir
+
     here = Path(os.getcwd())
     existed = (here / project.STATE_DIR_NAME).is_dir()
     statedir.ensure(here / project.STATE_DIR_NAME)
@@ -32,6 +34,8 @@ def init(verbose: int, quiet: bool) -> int:
 
 
 def _next_steps(proj: project.Project) -> str:
+    from pivot_ci import discover
+
     try:
         found = discover.find_all(proj)
     except errors.PivotError:  # the commands that load the project will say what is wrong
@@ -62,6 +66,9 @@ def commit(inv: Invocation, targets: tuple[str, ...], force: bool) -> int:
     command, code or params changed and that has not run since is refused (it would claim outputs that
     were never produced that way), unless --force.
     """
+    from pivot_ci.engine import commit as engine_commit
+    from pivot_ci.engine.access import StateAccess
+
     order = selection.order(inv, targets, upstream=False)
     with selection.locked(inv, order, "commit"), StateAccess(inv.loaded.project) as access:
         results = engine_commit.commit_stages(access, inv.loaded.graph, order, named=bool(targets), force=force)
@@ -87,11 +94,15 @@ def commit(inv: Invocation, targets: tuple[str, ...], force: bool) -> int:
 @click.command()
 @completion.targets_argument
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that differ from the lock file.")
-@click.option("--link", type=click.Choice([m.value for m in cache.LinkMode]), default="copy",
+@click.option("--link", type=click.Choice(common.LINK_MODES), default="copy",
               help="How outputs are put in place [copy].")
 @common.pivot_command(allow_all=True)
 def checkout(inv: Invocation, targets: tuple[str, ...], force: bool, link: str) -> int:
     """Restore outputs recorded in lock files, and tracked data, from the cache."""
+    from pivot_ci.engine import checkout as engine_checkout
+    from pivot_ci.engine.access import StateAccess
+    from pivot_ci.state import cache
+
     picked = selection.pick(inv.loaded, inv.cwd, targets, upstream=False)
     order = picked.order
     with selection.locked_dirs(inv, selection.state_dirs(inv.loaded, picked), "checkout"), \
@@ -117,6 +128,8 @@ def report_checkout(inv: Invocation, result: engine_checkout.CheckoutResult) -> 
 @common.pivot_command(allow_all=True)
 def list_(inv: Invocation, as_json: bool) -> int:
     """List stages: display name, pipeline, state dir."""
+    from pivot_ci.dag import render
+
     rows = render.stage_rows(inv.loaded)
     click.echo(render.rows_json(rows) if as_json else render.rows_text(rows), nl=False)
     return 0
@@ -128,6 +141,8 @@ def list_(inv: Invocation, as_json: bool) -> int:
 @common.pivot_command(allow_all=True)
 def dag(inv: Invocation, fmt: str | None) -> int:
     """Draw the stage graph (text, --dot or --mermaid)."""
+    from pivot_ci.dag import render
+
     click.echo(render.draw(inv.loaded, fmt or "text"), nl=False)
     return 0
 
