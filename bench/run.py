@@ -427,6 +427,7 @@ def time_workload(
     runs: int,
     warmup: int,
     pair_with: Callable[[str], list[str] | None],
+    ops: Sequence[str] = OPS,
 ) -> None:
     wl = res.wl
 
@@ -440,16 +441,20 @@ def time_workload(
 
     # order matters: reset alone destroys the state, cold rebuilds it, status/verify need it built,
     # the dry edit leaves the workspace as it was, edit dirties and rebuilds it.
-    setup_cold = m(wl.setup_command("cold") or [], res.estimate["cold_setup"]).a
-    res.ops["cold"] = OpResult(
-        m(wl.command("cold"), res.estimate["cold"] + res.estimate["cold_setup"], pair_with("cold")), setup_cold
-    )
-    check_outputs(gen, wl, res.manifest)
+    # `ops` leaves some out (--ops): the untimed correctness pass has built the workload either way.
+    if "cold" in ops:
+        setup_cold = m(wl.setup_command("cold") or [], res.estimate["cold_setup"]).a
+        res.ops["cold"] = OpResult(
+            m(wl.command("cold"), res.estimate["cold"] + res.estimate["cold_setup"], pair_with("cold")), setup_cold
+        )
+        check_outputs(gen, wl, res.manifest)
     for op in ("status", "verify"):
-        res.ops[op] = OpResult(m(wl.command(op), res.estimate[op], pair_with(op)), None)
-    setup_edit = m(wl.setup_command("edit") or [], 0.05).a
-    res.ops["edit"] = OpResult(m(wl.command("edit"), res.estimate["edit"], pair_with("edit")), setup_edit)
-    check_outputs(gen, wl, res.manifest)
+        if op in ops:
+            res.ops[op] = OpResult(m(wl.command(op), res.estimate[op], pair_with(op)), None)
+    if "edit" in ops:
+        setup_edit = m(wl.setup_command("edit") or [], 0.05).a
+        res.ops["edit"] = OpResult(m(wl.command("edit"), res.estimate["edit"], pair_with("edit")), setup_edit)
+        check_outputs(gen, wl, res.manifest)
 
 
 def in_dir(wl: Workload, cmd: list[str]) -> list[str]:
@@ -583,10 +588,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also time each pivot-ci command against upstream's in turn (A B A B) for a paired ratio",
     )
+    ap.add_argument("--ops", default=",".join(OPS), metavar="LIST",
+                    help=f"the operations to time, comma-separated (default {','.join(OPS)}; the workloads are "
+                         "built and checked untimed either way): e.g. status,verify,edit at the xl size")
     ap.add_argument("--generate-only", action="store_true", help="generate workloads and scripts, time nothing")
     ap.add_argument("--out", type=pathlib.Path, help="also write the Markdown report here")
     ap.add_argument("--json", type=pathlib.Path, help="also write raw figures here as JSON")
     args = ap.parse_args(argv)
+    args.ops = tuple(op for op in args.ops.split(",") if op)
+    if not args.ops or any(op not in OPS for op in args.ops):
+        ap.error(f"--ops takes a comma-separated subset of {','.join(OPS)}")
     if args.runs < 1 or args.warmup < 0:
         ap.error("--runs must be >= 1 and --warmup >= 0")
     if args.no_upstream and args.no_pivot_ci:
@@ -702,7 +713,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         try:
             print(f"timing {res.wl.name} ...", file=sys.stderr)
-            time_workload(gen, timer, res, args.runs, args.warmup, pairing(res))
+            time_workload(gen, timer, res, args.runs, args.warmup, pairing(res), args.ops)
             measure_rss(res)
             if res.wl.ours and not args.no_fresh:
                 print(f"fresh clone of {res.wl.name} ...", file=sys.stderr)
