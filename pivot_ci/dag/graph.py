@@ -70,11 +70,13 @@ class StageGraph:
 
 
 def _ancestors(path: str) -> list[str]:
+    """The directories above project-relative `path`, nearest first ("a/b/c" -> ["a/b", "a"])."""
     out = []
-    cur = posixpath.dirname(path)
-    while cur not in ("", "."):
-        out.append(cur)
-        cur = posixpath.dirname(cur)
+    cut = path.rfind("/")
+    while cut > 0:
+        path = path[:cut]
+        out.append(path)
+        cut = path.rfind("/")
     return out
 
 

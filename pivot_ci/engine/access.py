@@ -36,7 +36,7 @@ class StateAccess:
         self._hashers: dict[str, hashing.PathHasher] = {}
         self._code: dict[model.StageId, str] = {}
         self._code_files: dict[model.StageId, tuple[str, ...]] = {}
-        self._locks: dict[model.StageId, tuple[Path, str]] = {}  # (path, display): pathlib costs, per stage
+        self._locks: dict[model.StageId, tuple[str, str]] = {}  # (absolute path, display), once per stage
         self._parsed: dict[model.StageId, tuple[str, lockfile.LockData]] = {}  # by the signature it was read at
 
     def state_dir(self, rel: str) -> Path:
@@ -71,15 +71,15 @@ class StateAccess:
             return all(self.object_ok(fh) for _, fh in tree.entries)
         return hasher.file(self.project.rel(path)) == h
 
-    def _lock(self, st: model.StageSpec) -> tuple[Path, str]:
+    def _lock(self, st: model.StageSpec) -> tuple[str, str]:
         found = self._locks.get(st.id)
         if found is None:  # statedir.lock_path, without pathlib's joins (a state dir is never ".")
             display = f"{st.state_dir}/{statedir.STAGES_DIR}/{st.name}{statedir.LOCK_SUFFIX}"
-            found = self._locks[st.id] = Path(self.project.abs_str(display)), display
+            found = self._locks[st.id] = self.project.abs_str(display), display
         return found
 
     def lock_path(self, st: model.StageSpec) -> Path:
-        return self._lock(st)[0]
+        return Path(self._lock(st)[0])
 
     def log_path(self, st: model.StageSpec) -> Path:
         return stagelog.log_path(self.state_dir(st.state_dir), st.name)
@@ -98,17 +98,17 @@ class StateAccess:
         except FileNotFoundError:
             return None
         except OSError:
-            return lockfile.read(path, display)
+            return lockfile.read(Path(path), display)
         sig = f"{s.st_size}:{s.st_mtime_ns}:{s.st_ino}:{s.st_ctime_ns}"
         seen = self._parsed.get(st.id)
         if seen is not None and seen[0] == sig:
             return seen[1]
         db = self._db(st.state_dir)
-        key, memo_sig = f"lock:{path.name}", f"{s.st_size}:{s.st_mtime_ns}:{s.st_ino}"
+        key, memo_sig = f"lock:{st.name}{statedir.LOCK_SUFFIX}", f"{s.st_size}:{s.st_mtime_ns}:{s.st_ino}"
         cached = db.memo_get(key, memo_sig)
         if cached is not None:
             return json.loads(cached)  # type: ignore[no-any-return]
-        data = lockfile.read(path, display)
+        data = lockfile.read(Path(path), display)
         if data is not None:
             self._parsed[st.id] = sig, data
             if time.time_ns() - s.st_mtime_ns > RACY_NS:

@@ -173,7 +173,7 @@ def own_check(access: StateAccess, graph: StageGraph, st: model.StageSpec,
         reasons.append(Reason(ReasonKind.DEP_CHANGED, path, locked_deps[path], None))
     reasons += dep_missing
     outs = _output_reasons(access, st, lock, hasher, remote_ok)
-    return dataclasses.replace(outs, reasons=reasons + outs.reasons)
+    return OwnCheck(reasons + outs.reasons, outs.missing, outs.restorable, outs.has_lock, outs.on_remote)
 
 
 def compute(access: StateAccess, graph: StageGraph, ids: Iterable[model.StageId],

@@ -12,6 +12,18 @@ STAGE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*")
 MAX_STAGE_NAME = 128  # a lock file is <name>.lock, and file names stop at 255 bytes
 
 
+def _getstate(self: Any) -> tuple[Any, ...]:
+    return tuple(getattr(self, name) for name in self.__slots__)
+
+
+def _setstate(self: Any, state: tuple[Any, ...]) -> None:
+    """Unpickling (the parse memo): what dataclasses would do, without its per-object `fields()` call."""
+    if not isinstance(state, tuple) or len(state) != len(self.__slots__):
+        raise TypeError(f"bad state for {type(self).__name__}")
+    for name, value in zip(self.__slots__, state, strict=True):
+        object.__setattr__(self, name, value)
+
+
 class StageId(NamedTuple):
     """Identity of a stage: its state dir (project-relative) and declared name."""
 
@@ -34,6 +46,8 @@ class PathSpec:
     path: str
     is_dir: bool = False
 
+    __getstate__ = _getstate
+    __setstate__ = _setstate
 
 class GateRule(enum.Enum):
     """What a metric gate forbids: a fall or rise vs the compared revision, or a value beyond a bound."""
@@ -61,6 +75,8 @@ class MetricGate:
     def __str__(self) -> str:
         return f"{self.key} {self.rule.value} {self.bound:g}"
 
+    __getstate__ = _getstate
+    __setstate__ = _setstate
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class PythonTarget:
@@ -74,6 +90,8 @@ class PythonTarget:
     module: str | None
     file: str | None
 
+    __getstate__ = _getstate
+    __setstate__ = _setstate
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class StageSpec:
@@ -106,6 +124,8 @@ class StageSpec:
     def all_outputs(self) -> tuple[PathSpec, ...]:
         return self.outs + self.metrics
 
+    __getstate__ = _getstate
+    __setstate__ = _setstate
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class PipelineSpec:
@@ -116,6 +136,8 @@ class PipelineSpec:
     stages: tuple[StageSpec, ...]
     vars_files: tuple[str, ...] = ()  # project-relative files read for ${...} (watch mode reloads on them)
 
+    __getstate__ = _getstate
+    __setstate__ = _setstate
 
 def valid_stage_name(name: object) -> bool:
     return isinstance(name, str) and len(name) <= MAX_STAGE_NAME and STAGE_NAME_RE.fullmatch(name) is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copyreg
 import os
 import pickle
 import subprocess
@@ -144,6 +145,26 @@ def test_a_damaged_or_foreign_memo_is_ignored_and_rebuilt(proj: Project, content
     specs, hits = _load_all(proj)
     assert hits == set() and specs == _fresh(proj)
     assert _load_all(proj)[1] == {"a/pivot.yaml", "b/pivot.yaml"}
+
+
+class _ShortState(pickle.Pickler):
+    """Pickles every StageSpec with a state that lacks most of its fields."""
+
+    def reducer_override(self, obj: object) -> object:
+        if isinstance(obj, model.StageSpec):
+            return copyreg.__newobj__, (model.StageSpec,), ("only-a-name",)  # type: ignore[attr-defined]
+        return NotImplemented
+
+
+def test_a_spec_of_the_wrong_shape_is_refused(proj: Project) -> None:
+    _load_all(proj)
+    path = proj.state_dir / memo.MEMO
+    with open(path, "rb") as f:
+        data = memo._Unpickler(f).load()
+    with open(path, "wb") as f:
+        _ShortState(f, protocol=pickle.HIGHEST_PROTOCOL).dump(data)
+    specs, hits = _load_all(proj)
+    assert hits == set() and specs == _fresh(proj)
 
 
 def test_a_memo_never_runs_code(proj: Project) -> None:
