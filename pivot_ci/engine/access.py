@@ -6,12 +6,15 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pivot_ci.engine.fingerprint import Fingerprinter
 from pivot_ci.errors import StateError
 from pivot_ci.pipeline import model
 from pivot_ci.project import STATE_DIR_NAME, Project
 from pivot_ci.state import cache, confine, hashing, lockfile, parts, stagelog, statedb, statedir
+
+if TYPE_CHECKING:
+    from pivot_ci.engine.fingerprint import Fingerprinter
 
 RACY_NS = 2_000_000_000  # a file younger than this may change again within its mtime tick: don't memoise
 
@@ -31,13 +34,23 @@ class StateAccess:
         self.project = project
         self.fence = confine.Fence(project.root)
         self.cache = cache.Cache(project.cache_dir, self.fence)
-        self.fingerprinter = Fingerprinter(project.root)
+        self._fingerprinter: Fingerprinter | None = None
         self._dbs: dict[str, statedb.StateDB] = {}
         self._hashers: dict[str, hashing.PathHasher] = {}
         self._code: dict[model.StageId, str] = {}
         self._code_files: dict[model.StageId, tuple[str, ...]] = {}
         self._locks: dict[model.StageId, tuple[str, str]] = {}  # (absolute path, display), once per stage
         self._parsed: dict[model.StageId, tuple[str, lockfile.LockData]] = {}  # by the signature it was read at
+
+    @property
+    def fingerprinter(self) -> Fingerprinter:
+        """Made on first use: a project of cmd stages, or Python stages whose fingerprints the memo holds,
+        never imports the source parser."""
+        if self._fingerprinter is None:
+            from pivot_ci.engine.fingerprint import Fingerprinter
+
+            self._fingerprinter = Fingerprinter(self.project.root)
+        return self._fingerprinter
 
     def state_dir(self, rel: str) -> Path:
         return self.project.abs(rel)
@@ -160,6 +173,8 @@ class StateAccess:
         if kept is not None:
             return tuple(kept.decode("utf-8", "surrogatepass").split("\n"))
         if fp == self.code(st):  # computed through the memo: compute it again, from source
+            from pivot_ci.engine.fingerprint import Fingerprinter
+
             fresh = Fingerprinter(self.project.root)
             search = [self.project.abs(st.pipeline_dir), self.project.root]
             py = st.python
@@ -179,7 +194,7 @@ class StateAccess:
         """Drop memoised fingerprints (watch mode, after files changed)."""
         self._code.clear()
         self._code_files.clear()
-        self.fingerprinter = Fingerprinter(self.project.root)
+        self._fingerprinter = None
 
     def close(self) -> None:
         for db in self._dbs.values():
