@@ -92,7 +92,7 @@ def _broken_upstream(g: graph.StageGraph, scope: frozenset[model.StageId], dirs:
 
 
 def _load_tracked(project: Project, pointers: list[Path], files: list[Path], skip_broken: bool,
-                  broken: list[BrokenPipeline]) -> dict[str, model.TrackedSpec]:
+                  broken: list[BrokenPipeline], memo: PipelineMemo) -> dict[str, model.TrackedSpec]:
     """The tracked data of every pointer file, each owned by the nearest pipeline file at or above it."""
     owners = {project.rel(f.parent): project.rel(f) for f in files}
     found: list[model.TrackedSpec] = []
@@ -100,7 +100,7 @@ def _load_tracked(project: Project, pointers: list[Path], files: list[Path], ski
         rel = project.rel(path)
         owner = _owner(rel, list(owners))
         try:
-            found.append(tracked.load_one(project, path, None if owner is None else owners[owner]))
+            found.append(tracked.load_one(project, path, None if owner is None else owners[owner], memo))
         except errors.PivotError as exc:
             if not skip_broken:
                 raise
@@ -118,7 +118,7 @@ def load(project: Project, cwd: Path, *, all_pipelines: bool, skip_broken: bool 
         files = [current_file] + [f for f in files if f != current_file]
     memo = PipelineMemo(project)
     pipelines, broken = _load_all(project, files, current_file, skip_broken, memo)
-    tracked_data = _load_tracked(project, found.pointers, files, skip_broken, broken)
+    tracked_data = _load_tracked(project, found.pointers, files, skip_broken, broken, memo)
     warnings: list[str] = []
     g = graph.build(project, merge.merge(pipelines), tracked_data)
     memo.save()  # only once the project loaded: a load error writes nothing

@@ -1,5 +1,5 @@
-"""Parsed pivot.yaml files, memoised by everything their parse depended on (pipeline/inputs.py): a command on an
-unchanged project neither reads nor parses them, and does not import yaml.
+"""Parsed pivot.yaml files and pointer files (`*.pvt`), memoised by everything their parse depended on
+(pipeline/inputs.py): a command on an unchanged project neither reads nor parses them, and does not import yaml.
 
 One file per project, `.pivot/tmp/pipelines.pickle`: a header (format, pivot-ci and Python versions, the
 signatures of the parser's own modules) and, per pipeline file (absolute path), the signatures of the files its
@@ -21,7 +21,7 @@ import pickle
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pivot_ci import errors
 from pivot_ci.pipeline import model
@@ -30,7 +30,7 @@ from pivot_ci.project import Project
 from pivot_ci.state import confine, fsutil
 
 MEMO = "tmp/pipelines.pickle"  # under the project's state dir
-FORMAT = 1
+FORMAT = 2
 RACY_NS = 2_000_000_000
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # the modules whose code decides what a pivot.yaml parses to: an edited parser (an editable install) is a new key
@@ -38,10 +38,13 @@ _PARSER = [os.path.join(_HERE, f"{m}.py") for m in ("yaml", "build", "params", "
                                                   "inputs", "memo")] + [os.path.join(os.path.dirname(_HERE),
                                                                                      "yamlutil.py")]
 _ALLOWED = frozenset({("pivot_ci.pipeline.model", name) for name in (
-    "PipelineSpec", "StageSpec", "StageId", "PathSpec", "PythonTarget", "MetricGate", "StageKind", "GateRule")}
+    "PipelineSpec", "StageSpec", "StageId", "PathSpec", "PythonTarget", "MetricGate", "StageKind", "GateRule",
+    "TrackedSpec")}
     | {("datetime", name) for name in ("date", "datetime", "time", "timedelta", "timezone")})
 
-Entry = tuple[tuple[tuple[str, Sig | None], ...], tuple[Probe, ...], model.PipelineSpec]
+Value = model.PipelineSpec | model.TrackedSpec  # a pointer's TrackedSpec is kept without its owner_file
+V = TypeVar("V", model.PipelineSpec, model.TrackedSpec)
+Entry = tuple[tuple[tuple[str, Sig | None], ...], tuple[Probe, ...], Value]
 
 
 def _header() -> tuple[object, ...]:
@@ -79,23 +82,31 @@ class PipelineMemo:
 
     def get(self, path: Path) -> model.PipelineSpec | None:
         """The memoised spec of pipeline file `path`, if nothing its parse depended on changed."""
+        return self._get(path, model.PipelineSpec)
+
+    def get_tracked(self, path: Path) -> model.TrackedSpec | None:
+        """The memoised tracked data of pointer file `path` (owner_file None), if the file is unchanged."""
+        return self._get(path, model.TrackedSpec)
+
+    def _get(self, path: Path, kind: type[V]) -> V | None:
         key = os.path.abspath(path)
         entry = self._old.get(key)
         if entry is None:
             return None
+        spec: object = None
         try:
             files, probes, spec = entry
-            ok = (isinstance(spec, model.PipelineSpec) and any(f == key for f, _ in files)
-                  and all(signature(f) == sig for f, sig in files) and all(probe_holds(p) for p in probes))
+            ok = (any(f == key for f, _ in files) and all(signature(f) == sig for f, sig in files)
+                  and all(probe_holds(p) for p in probes))
         except (TypeError, ValueError):  # a foreign shape
             ok = False
-        if not ok:
+        if not ok or not isinstance(spec, kind):
             self._changed = True
             return None
         self._new[key] = entry
         return spec
 
-    def put(self, path: Path, inputs: Inputs, spec: model.PipelineSpec) -> None:
+    def put(self, path: Path, inputs: Inputs, spec: Value) -> None:
         """Remember `spec`, parsed from `path` with `inputs`, unless a file it read is racy (or gone)."""
         now = time.time_ns()
         if any(sig is None or now - sig[1] <= RACY_NS for sig in inputs.files.values()):

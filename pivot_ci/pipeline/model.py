@@ -160,3 +160,6 @@ class TrackedSpec:
     @property
     def is_dir(self) -> bool:
         return self.hash.endswith(".dir")
+
+    __getstate__ = _getstate
+    __setstate__ = _setstate

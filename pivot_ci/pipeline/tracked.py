@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 from collections.abc import Iterable
 from pathlib import Path
 
 from pivot_ci import errors
 from pivot_ci.pipeline import model
+from pivot_ci.pipeline.inputs import Inputs
+from pivot_ci.pipeline.memo import PipelineMemo
 from pivot_ci.project import Project
 from pivot_ci.state import pointer
 
 
-def load_one(project: Project, path: Path, owner_file: str | None) -> model.TrackedSpec:
-    """The tracked data of one pointer file; StateError (file:line) when it does not parse."""
+def load_one(project: Project, path: Path, owner_file: str | None,
+             memo: PipelineMemo | None = None) -> model.TrackedSpec:
+    """The tracked data of one pointer file (through the memo when one is given: an unchanged pointer file is
+    not parsed again); StateError (file:line) when it does not parse."""
+    found = memo.get_tracked(path) if memo is not None else None
+    if found is not None:
+        return dataclasses.replace(found, owner_file=owner_file)
     rel = project.rel(path)
+    inputs = Inputs()
+    inputs.read(path)
     data = pointer.read(path, rel)
     if data is None:
         raise errors.StateError("pointer file vanished while loading", file=rel,
                                 hint="run the command again")
-    return model.TrackedSpec(pointer.data_path(rel, data), rel, data["hash"], data["size"], data.get("files"),
-                             owner_file)
+    spec = model.TrackedSpec(pointer.data_path(rel, data), rel, data["hash"], data["size"], data.get("files"), None)
+    if memo is not None:
+        memo.put(path, inputs, spec)
+    return dataclasses.replace(spec, owner_file=owner_file)
 
 
 def check_overlaps(tracked: Iterable[model.TrackedSpec]) -> dict[str, model.TrackedSpec]:

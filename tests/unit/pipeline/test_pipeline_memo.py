@@ -191,9 +191,42 @@ def test_an_entry_with_tampered_probes_or_files_is_not_used(proj: Project) -> No
 
 
 def test_a_no_change_load_imports_neither_yaml_nor_networkx(proj: Project) -> None:
-    _load_all(proj)
+    from pivot_ci.state import pointer
+
+    pvt = proj.root / "a/data.csv.pvt"  # tracked data too: its pointer file is memoised like pipeline files
+    pointer.write(pvt, {"schema": 1, "path": "data.csv", "hash": "0" * 32, "size": 3})
+    _age(pvt)
+    code0 = ("from pathlib import Path; from pivot_ci.dag import load; "
+             f"load.load(load.Project(Path({str(proj.root)!r})), Path({str(proj.root)!r}), all_pipelines=True)")
+    subprocess.run([sys.executable, "-c", code0], capture_output=True, text=True, check=True)  # writes the memo
     code = ("import sys; from pathlib import Path; from pivot_ci.dag import load; "
             f"load.load(load.Project(Path({str(proj.root)!r})), Path({str(proj.root)!r}), all_pipelines=True); "
             "print(sorted(m for m in ('yaml', 'networkx') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_pointer_files_are_memoised_by_their_signature(proj: Project) -> None:
+    from pivot_ci.pipeline import tracked
+    from pivot_ci.state import pointer
+
+    pvt = proj.root / "a/data.csv.pvt"
+    pointer.write(pvt, {"schema": 1, "path": "data.csv", "hash": "0" * 32, "size": 3})
+    _age(pvt)
+
+    def load_pointer() -> tuple[model.TrackedSpec, bool]:
+        m = memo.PipelineMemo(proj)
+        hit = m.get_tracked(pvt) is not None
+        m = memo.PipelineMemo(proj)
+        spec = tracked.load_one(proj, pvt, "a/pivot.yaml", m)
+        m.save()
+        return spec, hit
+
+    first, hit = load_pointer()
+    assert not hit and first == model.TrackedSpec("a/data.csv", "a/data.csv.pvt", "0" * 32, 3, None, "a/pivot.yaml")
+    again, hit = load_pointer()
+    assert hit and again == first  # the owner is the caller's, not the memo's
+    _same_size_same_mtime(pvt, pvt.read_text().replace("0" * 32, "1" * 32))
+    changed, hit = load_pointer()
+    assert not hit and changed.hash == "1" * 32
+    assert tracked.load_one(proj, pvt, None, memo.PipelineMemo(proj)).owner_file is None
