@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -16,6 +15,8 @@ from pivot_ci.cli import common, completion
 # Module level: click and light modules only (`pivot status --help` imports this module). The engine, the
 # report formats and the remote layer are imported by the functions that use them, when they run.
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pivot_ci.cli.common import ReportInvocation
     from pivot_ci.cli.remote_support import RemoteAsk
     from pivot_ci.compare.values import Comparison
@@ -38,7 +39,16 @@ class ReportOptions:
     quiet: bool = False  # text: nothing on stdout, the exit code says it all
 
 
+def _as_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """--output as a Path (pathlib is imported when a command runs, not for `--help`)."""
+    from pathlib import Path
+
+    return None if value is None else Path(value)
+
+
 def _parse_report(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
+    from pathlib import Path
+
     out = []
     for value in values:
         fmt, sep, path = value.partition(":")
@@ -52,7 +62,7 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
                      help="Report format on stdout (or --output) [text].")(f)
     f = click.option("--json", "as_json", is_flag=True, help="Alias of --format json.")(f)
-    f = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    f = click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, callback=_as_path,
                      help="Write the report to this file instead of stdout (a summary still goes to stderr).")(f)
     f = click.option("--report", "extra", multiple=True, callback=_parse_report, metavar="FORMAT:PATH",
                      help="Also write a report in FORMAT to PATH (repeatable), e.g. --report junit:pivot.xml.")(f)
@@ -71,6 +81,8 @@ def _options(inv: ReportInvocation, fmt: str | None, as_json: bool, output: Path
 
 def _repo_prefix(project_root: Path) -> str:
     """The project root relative to $GITHUB_WORKSPACE (the repository), when it lies below it."""
+    from pathlib import Path
+
     workspace = os.environ.get("GITHUB_WORKSPACE")
     if not workspace:
         return ""

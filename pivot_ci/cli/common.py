@@ -6,14 +6,16 @@ import dataclasses
 import functools
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from pivot_ci import errors, project
+from pivot_ci import errors
 
 if TYPE_CHECKING:  # every command module imports this one: the pipeline and graph layers come when a command runs
+    from pathlib import Path  # (pathlib and the project layer too: `<command> --help` needs neither)
+
+    from pivot_ci import project
     from pivot_ci.dag.load import Loaded
 
 # state.cache.LinkMode's values, for --link without importing the cache for `--help` (a unit test holds them equal)
@@ -86,6 +88,9 @@ def pivot_command(*, allow_all: bool = True,
         @functools.wraps(f)
         def wrapper(*args: Any, verbose: int, quiet: bool, directory: str | None, all_pipelines: bool = False,
                     skip_broken: bool = False, **kwargs: Any) -> int:
+            from pathlib import Path
+
+            from pivot_ci import project
             from pivot_ci.dag import load as dag_load
 
             console = Console(-1 if quiet else verbose)

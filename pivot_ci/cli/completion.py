@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from click.shell_completion import CompletionItem
 
     from pivot_ci.project import Project
@@ -27,6 +28,8 @@ CACHE = "tmp/completion.json"
 
 def _cwd(ctx: click.Context) -> Path:
     """The directory the command line would run in: -C before and after the command counts."""
+    from pathlib import Path
+
     here = Path(os.getcwd())
     chain = []
     c: click.Context | None = ctx

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import click
 
-from pivot_ci import project
 from pivot_ci.cli import common, selection
 from pivot_ci.cli.common import Console, Invocation, human_bytes
 
@@ -16,6 +14,9 @@ from pivot_ci.cli.common import Console, Invocation, human_bytes
 
 def project_wide(verbose: int, quiet: bool, *, skip_broken: bool) -> Invocation:
     """Every pipeline and pointer of the project, whatever the working directory (track, untrack, gc, fsck)."""
+    from pathlib import Path
+
+    from pivot_ci import project
     from pivot_ci.dag import load as dag_load
 
     console = Console(-1 if quiet else verbose)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from pivot_ci import project
 from pivot_ci.cli import common, completion, selection, workspace_cmds
 from pivot_ci.cli.common import Invocation, human_bytes
 
 # Module level: click and light modules only (`pivot push --help`); the remote layer comes when a command runs.
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pivot_ci import project
     from pivot_ci.engine.access import StateAccess
     from pivot_ci.pipeline import model
     from pivot_ci.remote import runs as remote_runs
@@ -152,6 +153,10 @@ def remote_group() -> None:
 
 
 def _project() -> project.Project:
+    from pathlib import Path
+
+    from pivot_ci import project
+
     return project.find_root(Path(os.getcwd()))
 
 

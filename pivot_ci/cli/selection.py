@@ -7,10 +7,11 @@ import dataclasses
 import os
 import posixpath
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # command modules import this one at start-up: the layers below come when a command runs
+    from pathlib import Path
+
     from pivot_ci.cli.common import Invocation
     from pivot_ci.dag.load import Loaded
     from pivot_ci.pipeline import model

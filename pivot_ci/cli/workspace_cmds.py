@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from pivot_ci import errors, project
+from pivot_ci import errors
 from pivot_ci.cli import common, completion, selection
 from pivot_ci.cli.common import Invocation
 
 # Module level: click and light modules only (`pivot init --help`); the engine comes when a command runs.
 if TYPE_CHECKING:
+    from pivot_ci import project
     from pivot_ci.engine import checkout as engine_checkout
 
 
@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 @common.verbosity_options
 def init(verbose: int, quiet: bool) -> int:
     """Create .pivot/ (with its .gitignore) in the current directory."""
+    from pathlib import Path
+
+    from pivot_ci import project
     from pivot_ci.state import statedir
 
     here = Path(os.getcwd())
