@@ -42,12 +42,12 @@ import os
 import pathlib
 import platform
 import re
-import resource
 import shlex
 import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -241,22 +241,35 @@ class BuiltinTimer(Timer):
 
     @staticmethod
     def _once(cmd: Sequence[str], cwd: pathlib.Path, deadline: float) -> tuple[float, float]:
-        """(wall, cpu) seconds of one run."""
-        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        """(wall, cpu) seconds of one run.
+
+        The child is reaped by a blocking `os.wait4` (its rusage: the process and what it waited for), and a
+        timer thread kills it at the deadline. Not `subprocess.run(timeout=...)`: that polls with sleeps of up
+        to 50 ms, which rounds every figure up to the next poll.
+        """
         t0 = time.perf_counter()
-        proc = subprocess.run(
-            list(cmd),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=max(1.0, deadline - time.monotonic()),
+        proc = subprocess.Popen(
+            list(cmd), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            proc.kill()
+
+        killer = threading.Timer(max(1.0, deadline - time.monotonic()), expire)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
         wall = time.perf_counter() - t0
-        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        if expired.is_set():
+            raise subprocess.TimeoutExpired(list(cmd), deadline)
         if proc.returncode != 0:
             raise BenchError(f"exit {proc.returncode} from {shlex.join(cmd)}")
-        return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+        return wall, usage.ru_utime + usage.ru_stime
 
     def measure(
         self,
