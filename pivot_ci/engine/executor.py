@@ -69,9 +69,9 @@ class LocalExecutor:
             if self._cancelled:
                 return out.result(ExecResult(False, "", 0.0, pool.CANCELLED))
             try:
-                proc = subprocess.Popen(req.cmd, shell=True, cwd=req.cwd, env=env, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                                        preexec_fn=lifeline.preexec(os.getpid()))
+                proc = subprocess.Popen(**lifeline.shell(req.cmd, os.getpid()), cwd=req.cwd, env=env,
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
             except BaseException:
                 out.result(ExecResult(False, "", 0.0, "the command could not be started"))
                 raise

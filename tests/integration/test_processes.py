@@ -122,3 +122,23 @@ def test_a_command_leaves_nothing_running(project: Project) -> None:
         assert procs.wait_none_tagged(tag, 10) == []
     finally:
         procs.kill_tagged(tag)
+
+
+def test_a_command_dies_with_pivot_by_the_kernel_too(project: Project) -> None:
+    """Besides the watchdog, the shell of a `cmd` stage carries the parent-death signal (SIGKILL) from its
+    first instruction: the stage's shell execs a program that asks the kernel which signal it carries."""
+    project.write("p/sig.py", """
+        import ctypes
+        v = ctypes.c_int()
+        ctypes.CDLL(None).prctl(2, ctypes.byref(v))  # PR_GET_PDEATHSIG
+        open("sig.txt", "w").write(str(v.value))
+        """)
+    project.write("p/pivot.yaml", """
+        stages:
+          s:
+            cmd: exec python3 sig.py
+            deps: [sig.py]
+            outs: [sig.txt]
+        """)
+    project.run("repro", cwd="p").ok()
+    assert project.read("p/sig.txt") == "9"  # PR_GET_PDEATHSIG: SIGKILL
