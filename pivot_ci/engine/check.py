@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pivot_ci import errors
 from pivot_ci.dag.graph import StageGraph
 from pivot_ci.dag.load import Loaded
-from pivot_ci.engine import commit, status, tracked
+from pivot_ci.engine import status, tracked
 from pivot_ci.engine.access import StateAccess
 from pivot_ci.pipeline import model
 from pivot_ci.state import statedir
@@ -176,7 +176,11 @@ def _stage_check(loaded: Loaded, access: StateAccess, command: Command, st: stat
         failure = Failure.MISSING_OUTPUT
     elif st.stale:
         failure = Failure.STALE
-    ran = failure is Failure.STALE and not st.only_upstream and commit.ran_as_is(access, st.spec)
+    ran = False
+    if failure is Failure.STALE and not st.only_upstream:
+        from pivot_ci.engine import commit  # only a stale stage's check needs it (a no-change one does not)
+
+        ran = commit.ran_as_is(access, st.spec)
     return StageCheck(st, failure is None, failure, missing_deps, access.lock_display(st.spec),
                       _fix(loaded, st, failure, ran), _pushed(access, st.spec, remote))
 
