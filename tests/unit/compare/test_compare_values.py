@@ -137,13 +137,18 @@ def test_an_alias_bomb_in_a_metric_file_is_refused_not_expanded() -> None:
     assert info.value.message.startswith("refused YAML: aliases expand to more than") and info.value.line
 
 
-def test_locks_read_from_git_are_remembered_by_blob_id(tmp_path: Path) -> None:
+def _repo_with_lock(tmp_path: Path) -> tuple[gitrepo.GitRepo, Project, lockfile.LockData]:
+    """A git repository holding a project whose stage `s` has a lock file (params lr=0.1), not yet committed."""
     repo = gitrepo.init(tmp_path / "p", gitrepo.base_env(tmp_path / "home"))
     (repo.root / ".pivot").mkdir()
-    project = Project(repo.root)
     lock = lockfile.LockData(schema=1, stage="s", cmd="x", code=None, params={"lr": 0.1}, deps=[], outs=[],
                              metrics=[])
     lockfile.write(repo.root / ".pivot/stages/s.lock", lock)
+    return repo, Project(repo.root), lock
+
+
+def test_locks_read_from_git_are_remembered_by_blob_id(tmp_path: Path) -> None:
+    repo, project, lock = _repo_with_lock(tmp_path)
     repo.commit_all("one").ok()
     stage = load.load_file(project, _yaml(repo.root / "pivot.yaml", "stages: {s: {cmd: x}}\n")).stages[0]
     with GitRepo.open(repo.root, "test") as git, statedb.StateDB.open(project.state_dir) as memo:
@@ -159,12 +164,7 @@ def test_locks_read_from_git_are_remembered_by_blob_id(tmp_path: Path) -> None:
 def test_files_the_memo_knows_by_blob_id_are_not_read_again(tmp_path: Path) -> None:
     """A second comparison reads only blob ids (one ls-tree): a remembered value stands for the file; a file
     whose blob changed is read and parsed anew."""
-    repo = gitrepo.init(tmp_path / "p", gitrepo.base_env(tmp_path / "home"))
-    (repo.root / ".pivot").mkdir()
-    project = Project(repo.root)
-    lock = lockfile.LockData(schema=1, stage="s", cmd="x", code=None, params={"lr": 0.1}, deps=[], outs=[],
-                             metrics=[])
-    lockfile.write(repo.root / ".pivot/stages/s.lock", lock)
+    repo, project, lock = _repo_with_lock(tmp_path)
     (repo.root / "m.json").write_text('{"acc": 0.5}')
     repo.commit_all("one").ok()
     stage = load.load_file(project, _yaml(repo.root / "pivot.yaml",
