@@ -33,15 +33,20 @@ class Outcome:
         return self
 
 
+def write_dedented(root: Path, rel: str, text: str) -> Path:
+    """`text` (dedented, leading newline dropped) at `root/rel`, parent directories made."""
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
 @dataclasses.dataclass
 class Project:
     root: Path
 
     def write(self, rel: str, text: str) -> Path:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
-        return path
+        return write_dedented(self.root, rel, text)
 
     def read(self, rel: str) -> str:
         return (self.root / rel).read_text()

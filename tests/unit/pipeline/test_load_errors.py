@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from pivot_ci import errors
 from pivot_ci.pipeline import load
 from pivot_ci.project import Project
-
-
-@pytest.fixture
-def proj(tmp_path: Path) -> Project:
-    (tmp_path / ".pivot").mkdir()
-    return Project(tmp_path)
 
 
 def _load_error(proj: Project, rel: str, text: str) -> errors.PivotError:

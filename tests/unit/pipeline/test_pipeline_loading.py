@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import pytest
 
 from pivot_ci import errors
 from pivot_ci.pipeline import load, merge, model
 from pivot_ci.project import Project
-
-
-def _write(root: Path, rel: str, text: str) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text).lstrip("\n"))
-    return path
-
-
-@pytest.fixture
-def proj(tmp_path: Path) -> Project:
-    (tmp_path / ".pivot").mkdir()
-    return Project(tmp_path)
+from tests.support.factory import write_dedented as _write
 
 
 def test_yaml_stage_paths_are_project_relative_and_lines_kept(proj: Project) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -10,19 +9,11 @@ import pytest
 from pivot_ci import errors
 from pivot_ci.pipeline import load
 from pivot_ci.project import Project
-
-
-@pytest.fixture
-def proj(tmp_path: Path) -> Project:
-    (tmp_path / ".pivot").mkdir()
-    return Project(tmp_path)
+from tests.support.factory import write_dedented
 
 
 def _write(proj: Project, rel: str, text: str) -> Path:
-    path = proj.root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text).lstrip("\n"))
-    return path
+    return write_dedented(proj.root, rel, text)
 
 
 def test_resources_are_numbers_in_both_kinds_of_pipeline_file(proj: Project) -> None:
